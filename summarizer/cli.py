@@ -1,0 +1,425 @@
+"""The ``summarizer`` command. stdout carries only the result; everything else goes to stderr.
+
+Heavy imports (openai, instructor) happen inside the commands that need them,
+so ``summarizer --help`` stays fast. Nothing in the package imports this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+
+from summarizer.errors import ConfigError, SummarizerError
+
+__all__ = ["app", "main"]
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="summarizer",
+    help=(
+        "Verified structured summaries of news articles: every quote and evidence passage "
+        "is checked against the article and returned with its character offsets."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+prompts_app = typer.Typer(
+    help="List and show the versioned prompt templates.", no_args_is_help=True
+)
+app.add_typer(prompts_app, name="prompts")
+models_app = typer.Typer(
+    help="The embedded local model, used when no --base-url or API key is given.",
+    no_args_is_help=True,
+)
+app.add_typer(models_app, name="models")
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok, 1 verify found ungrounded items or an internal error, 2 usage or "
+    "configuration, 3 unreadable input, 4 model endpoint failed, 5 no valid grounded answer."
+)
+
+
+class OutputFormat(enum.StrEnum):
+    json = "json"
+    markdown = "markdown"
+    text = "text"
+
+
+class ModeChoice(enum.StrEnum):
+    tools = "tools"
+    tools_strict = "tools_strict"
+    json = "json"
+    json_schema = "json_schema"
+    md_json = "md_json"
+
+
+class OnUngrounded(enum.StrEnum):
+    drop = "drop"
+    fail = "fail"
+
+
+class LocalSize(enum.StrEnum):
+    small = "0.5b"
+    default = "1.5b"
+
+
+class _State:
+    debug = False
+
+
+class _Redact(logging.Filter):
+    """Last line of defence: no log record leaves with the API key in it."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(secret in message for secret in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, None
+        return True
+
+
+def _setup_logging(verbose: int, debug: bool) -> None:
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("summarizer: %(levelname)s: %(message)s"))
+    handler.addFilter(
+        _Redact([os.environ.get("OPENAI_API_KEY", ""), os.environ.get("SUMMARIZER_API_KEY", "")])
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # instructor logs every failed attempt at ERROR; we report failures ourselves.
+    logging.getLogger("instructor").setLevel(logging.DEBUG if debug else logging.CRITICAL)
+    for noisy in ("httpx", "httpx2", "httpcore", "openai"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+def _add_secret(secret: str | None) -> None:
+    if not secret:
+        return
+    for handler in logging.getLogger().handlers:
+        for f in handler.filters:
+            if isinstance(f, _Redact):
+                f.secrets.append(secret)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"summarizer: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    """Known errors become one line and their exit code; --debug shows tracebacks."""
+    try:
+        return fn()
+    except SummarizerError as error:
+        if _State.debug:
+            raise
+        _fail(str(error), error.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("summarizer: interrupted", err=True)
+        raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as error:
+        if _State.debug or os.environ.get("SUMMARIZER_RAISE_ERRORS"):
+            raise
+        _fail(f"internal error: {type(error).__name__}: {error} (rerun with --debug)", 1)
+
+
+def write_atomic(path: Path, data: str) -> None:
+    """Write via a temp file and rename, so a crash never leaves half a file."""
+    path = path.expanduser()
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        try:
+            write_atomic(output, text)
+        except OSError as exc:
+            raise ConfigError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from summarizer.pipeline import _version
+
+        typer.echo(f"summarizer {_version()}")
+        raise typer.Exit()
+
+
+@app.callback(epilog=EXIT_CODES_HELP)
+def _main(
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="Log more to stderr.")
+    ] = 0,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Debug logs and full tracebacks on errors.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version_callback, is_eager=True, help="Print version."),
+    ] = False,
+) -> None:
+    _State.debug = debug
+    _setup_logging(verbose, debug)
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def summarize(
+    path: Annotated[
+        str, typer.Argument(help="Article text file, or - for stdin.", metavar="PATH|-")
+    ],
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="json (for jq), markdown or text.")
+    ] = OutputFormat.json,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here (atomically), not stdout.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Model name. Env: SUMMARIZER_MODEL. [default: gpt-4o-mini]")
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="OpenAI-compatible endpoint. Env: OPENAI_BASE_URL."),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(help="API key; prefer the env var OPENAI_API_KEY.", show_default=False),
+    ] = None,
+    prompt: Annotated[
+        str | None, typer.Option(help="Prompt NAME or NAME@VERSION. [default: latest summarize]")
+    ] = None,
+    mode: Annotated[
+        ModeChoice | None, typer.Option(help="instructor mode. [default: tools]")
+    ] = None,
+    max_attempts: Annotated[
+        int | None,
+        typer.Option(min=1, max=10, help="Answers tried, re-asks included. [default: 3]"),
+    ] = None,
+    on_ungrounded: Annotated[
+        OnUngrounded | None,
+        typer.Option(
+            help="When attempts run out: drop ungrounded items (with warnings) or fail. "
+            "[default: drop]"
+        ),
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(help="Cap on each answer's tokens. [default: 1500]")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds for one HTTP request. [default: 180]")
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="Article title, given to the prompt.")] = None,
+    local_model: Annotated[
+        LocalSize | None,
+        typer.Option(help="Local model size when no endpoint or key is set. [default: 1.5b]"),
+    ] = None,
+    gguf: Annotated[
+        Path | None,
+        typer.Option(help="Serve this GGUF file as the local model. Env: SUMMARIZER_GGUF."),
+    ] = None,
+) -> None:
+    """Summarize one article; quotes and evidence come back with character offsets."""
+
+    def run() -> None:
+        from summarizer.article import load_article
+        from summarizer.pipeline import summarize as run_summary
+        from summarizer.render import render
+        from summarizer.settings import load_settings
+
+        _add_secret(api_key)
+        settings = load_settings(
+            model=model,
+            base_url=base_url,
+            api_key=api_key,
+            prompt=prompt,
+            mode=mode.value if mode else None,
+            max_attempts=max_attempts,
+            on_ungrounded=on_ungrounded.value if on_ungrounded else None,
+            max_tokens=max_tokens,
+            timeout=timeout,
+            local_model=local_model.value if local_model else None,
+            gguf=gguf,
+        )
+        if settings.api_key is not None:
+            _add_secret(settings.api_key.get_secret_value())
+        article = load_article(path, max_bytes=settings.max_input_bytes)
+        result = run_summary(article, settings=settings, title=title)
+        for warning in result.meta.warnings:
+            logging.getLogger("summarizer").debug("warning kept in meta: %s", warning)
+        _emit(render(result, fmt.value), output)
+
+    _guard(run)
+
+
+@app.command()
+def schema(
+    result: Annotated[
+        bool, typer.Option("--result", help="The whole result (summary + meta), not the summary.")
+    ] = False,
+) -> None:
+    """Print the JSON Schema of a summary (what the model fills in) or of a whole result."""
+    import json
+
+    from summarizer.schema import ArticleSummary, SummaryResult
+
+    model = SummaryResult if result else ArticleSummary
+    typer.echo(json.dumps(model.model_json_schema(), indent=2))
+
+
+@prompts_app.command("list")
+def prompts_list() -> None:
+    """Every prompt version, with its hash and whether it is released (locked)."""
+
+    def run() -> None:
+        from summarizer.prompts import list_prompts
+
+        for p in list_prompts():
+            state = "released" if p.locked else "draft"
+            typer.echo(f"{p.ref}\t{state}\t{p.sha256[:12]}\t{p.description}")
+
+    _guard(run)
+
+
+@prompts_app.command("show")
+def prompts_show(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION", metavar="NAME[@VERSION]")],
+) -> None:
+    """Print a prompt template exactly as stored."""
+
+    def run() -> None:
+        from summarizer.prompts import load_prompt
+
+        prompt = load_prompt(ref)
+        sys.stdout.write(prompt.source)
+
+    _guard(run)
+
+
+@models_app.command("fetch")
+def models_fetch(
+    size: Annotated[LocalSize, typer.Option(help="Which model to fetch.")] = LocalSize.default,
+) -> None:
+    """Download, assemble and verify the local model's GGUF (once; later calls do nothing)."""
+
+    def run() -> None:
+        from summarizer.local import MODELS, fetch_model
+        from summarizer.settings import load_settings
+
+        settings = load_settings()
+        spec = MODELS[size.value]
+        typer.echo(f"fetching {spec.alias} ({spec.size_bytes / 1e6:,.0f} MB)", err=True)
+        path = fetch_model(
+            size.value,
+            models_dir=settings.models_dir,
+            progress=lambda message: typer.echo(f"  {message}", err=True),
+        )
+        typer.echo(str(path))
+
+    _guard(run)
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """The local models that are fetched and verified, with size and path."""
+
+    def run() -> None:
+        from summarizer.local import installed_models
+        from summarizer.settings import load_settings
+
+        settings = load_settings()
+        found = installed_models(settings.models_dir)
+        if not found:
+            typer.echo(
+                f"no local model in {settings.models_dir}: run `summarizer models fetch`", err=True
+            )
+        for model in found:
+            typer.echo(
+                f"{model.size}\t{model.alias}\t{model.size_bytes / 1e6:,.0f} MB\t{model.path}"
+            )
+
+    _guard(run)
+
+
+@app.command(epilog="Exit codes: 0 all found at their offsets, 1 something was not, 3 bad input.")
+def verify(
+    summary_file: Annotated[
+        Path, typer.Argument(help="A saved result or summary (JSON).", metavar="SUMMARY.json")
+    ],
+    article_file: Annotated[
+        str, typer.Argument(help="The article it summarizes.", metavar="ARTICLE")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+) -> None:
+    """Re-check every quote, evidence passage and speaker of a saved summary against the article."""
+
+    def run() -> int:
+        import json
+
+        from summarizer.article import load_article, read_article_bytes
+        from summarizer.settings import load_settings
+        from summarizer.verify import parse_saved, verify_summary
+
+        limit = load_settings().max_input_bytes
+        raw = read_article_bytes(str(summary_file), max_bytes=limit)
+        summary, recorded_sha = parse_saved(raw.decode("utf-8", "replace"), str(summary_file))
+        article = load_article(article_file, max_bytes=limit)
+        checks = verify_summary(summary, article.text)
+        if recorded_sha is not None and recorded_sha != article.sha256:
+            typer.echo(
+                "summarizer: warning: this is not the article text the summary was made from "
+                "(sha256 differs)",
+                err=True,
+            )
+        if as_json:
+            typer.echo(json.dumps([c.__dict__ for c in checks], indent=2))
+        else:
+            for c in checks:
+                where = f"[{c.found[0]}:{c.found[1]}]" if c.found else "-"
+                shown = c.text if len(c.text) <= 70 else c.text[:67] + "..."
+                typer.echo(f"{c.status:<9} {where:<13} {c.path}: {shown!r}")
+        bad = [c for c in checks if not c.ok]
+        typer.echo(f"{len(checks) - len(bad)} of {len(checks)} found at their offsets", err=True)
+        return 1 if bad else 0
+
+    code = _guard(run)
+    if code:
+        raise typer.Exit(code)
+
+
+def main() -> None:
+    """Entry point of the ``summarizer`` script."""
+    app()

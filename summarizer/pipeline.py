@@ -1,0 +1,260 @@
+"""One article in, one verified summary out: ``summarize`` and its async twin.
+
+The steps: check the article, render the prompt, ask the model (instructor
+re-asks while the answer breaks the schema or is not grounded), then apply
+``on_ungrounded`` to whatever the last answer still could not ground, and
+record how it all went in ``meta``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from summarizer.article import Article
+from summarizer.errors import LocalModelError, OutputTruncatedError, ValidationFailedError
+from summarizer.prompts import Prompt, load_prompt
+from summarizer.schema import (
+    ArticleSummary,
+    Attempt,
+    GroundingPolicy,
+    Meta,
+    PromptInfo,
+    SummaryResult,
+    Usage,
+    grounding_source,
+)
+from summarizer.settings import Settings, load_settings
+
+__all__ = ["asummarize", "endpoint", "summarize"]
+
+log = logging.getLogger("summarizer")
+
+
+def _version() -> str:
+    try:
+        return version("summarizer")
+    except PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+@dataclass
+class _Job:
+    """Everything decided before the model is called; no I/O to the model here."""
+
+    settings: Settings
+    article: Article
+    prompt: Prompt
+    messages: list[dict[str, str]]
+    policy: GroundingPolicy
+    started: float
+
+    @classmethod
+    def prepare(cls, text: str | Article, settings: Settings, title: str | None) -> _Job:
+        started = time.monotonic()
+        article = (
+            text
+            if isinstance(text, Article)
+            else Article.from_text(text, title=title, max_bytes=settings.max_input_bytes)
+        )
+        prompt = load_prompt(
+            settings.prompt, settings.prompt_version, prompts_dir=settings.prompts_dir
+        )
+        messages = prompt.render(article=article.text, title=title or article.title)
+        return cls(settings, article, prompt, messages, GroundingPolicy(article.text), started)
+
+    def salvage(self, error: ValidationFailedError | OutputTruncatedError) -> SummaryResult:
+        """Attempts ran out: with on_ungrounded=drop, keep the best schema-valid answer.
+
+        Best means fewest ungrounded items, earliest on a tie: a re-ask can make a
+        small model's answer worse, and a good first answer should not be lost.
+        """
+        if self.settings.on_ungrounded != "drop" or not self.policy.rejected:
+            raise error
+        best = min(range(len(self.policy.rejected)), key=lambda i: len(self.policy.rejected[i][1]))
+        summary, missing = self.policy.rejected[best]
+        answers = len(self.policy.rejected)
+        note = (
+            f"no answer was fully grounded after {len(error.attempts)} call(s); kept the best of "
+            f"{answers} schema-valid answer(s), which had {len(missing)} ungrounded item(s)"
+        )
+        return self.finish(summary, error.attempts, [note])
+
+    def finish(
+        self, summary: ArticleSummary, attempts: list[Attempt], notes: list[str] | None = None
+    ) -> SummaryResult:
+        usage = Usage.total([a.usage for a in attempts])
+        warnings: list[str] = list(notes or [])
+        if not self.prompt.locked:
+            warnings.append(f"prompt {self.prompt.ref} is a draft: it is not in prompts.lock")
+        missing = summary.ground(self.policy.index)
+        if missing:
+            if self.settings.on_ungrounded == "fail":
+                raise ValidationFailedError(
+                    f"{len(missing)} item(s) not found in the article",
+                    article_id=self.article.source,
+                    attempts=attempts,
+                    usage=usage,
+                )
+            warnings.extend(summary.drop_ungrounded(missing))
+            if not summary.key_facts:
+                raise ValidationFailedError(
+                    "no key fact could be grounded in the article",
+                    article_id=self.article.source,
+                    attempts=attempts,
+                    usage=usage,
+                )
+        for warning in warnings:
+            log.warning("%s: %s", self.article.source, warning)
+        meta = Meta(
+            model=self.settings.resolved_model,
+            endpoint=self.settings.endpoint_host,
+            mode=self.settings.mode,
+            prompt=PromptInfo(
+                name=self.prompt.name, version=self.prompt.version, sha256=self.prompt.sha256
+            ),
+            attempts=attempts,
+            usage=usage,
+            latency_s=round(time.monotonic() - self.started, 3),
+            article_sha256=self.article.sha256,
+            article_chars=len(self.article.text),
+            summarizer_version=_version(),
+            created_at=datetime.now(UTC),
+            warnings=warnings,
+        )
+        return SummaryResult(summary=summary, meta=meta)
+
+
+@contextlib.contextmanager
+def endpoint(settings: Settings) -> Iterator[Settings]:
+    """Settings pointing at a live endpoint: as given, or a local model started for the block.
+
+    One local server serves everything inside the block and is stopped when it
+    ends, whether it ends well, with an error or with Ctrl-C.
+    """
+    if not settings.uses_local_model:
+        yield settings
+        return
+    from summarizer import local
+
+    try:
+        local.require_server_extra()
+        gguf, alias = local.resolve_gguf(settings.models_dir, settings.local_model, settings.gguf)
+    except LocalModelError as error:
+        raise LocalModelError(
+            f"{error}; or use another endpoint: --base-url URL, or OPENAI_API_KEY"
+        ) from None
+    log.info("starting the local model %s (%s)", alias, gguf)
+    with local.LocalServer(gguf, alias, startup_timeout=settings.startup_timeout) as server:
+        yield settings.model_copy(update={"base_url": server.base_url, "model": alias})
+
+
+def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
+    if settings is None:
+        return load_settings(**overrides)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return load_settings(**{**settings.model_dump(), **given}) if given else settings
+
+
+def summarize(
+    text: str | Article,
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    prompt: str | None = None,
+    prompt_version: int | None = None,
+    max_attempts: int | None = None,
+    on_ungrounded: str | None = None,
+    title: str | None = None,
+    settings: Settings | None = None,
+    **options: Any,
+) -> SummaryResult:
+    """Summarize one article; every quote and evidence span comes back with offsets.
+
+    Example::
+
+        result = summarize(text, base_url="http://127.0.0.1:8080/v1")
+        for quote in result.summary.source_quotes:
+            assert text[quote.span.start : quote.span.end] == quote.text
+
+    Arguments left as ``None`` come from ``SUMMARIZER_*``/``OPENAI_*`` environment
+    variables, then defaults; ``options`` are any other :class:`Settings` field.
+    """
+    from summarizer.llm import LLM
+
+    resolved = _settings(
+        settings,
+        dict(
+            model=model,
+            base_url=base_url,
+            api_key=api_key,
+            prompt=prompt,
+            prompt_version=prompt_version,
+            max_attempts=max_attempts,
+            on_ungrounded=on_ungrounded,
+            **options,
+        ),
+    )
+    job = _Job.prepare(text, resolved, title)
+    with endpoint(resolved) as live:
+        job.settings = live
+        llm = LLM(live)
+        try:
+            with grounding_source(job.policy):
+                extraction = llm.extract(ArticleSummary, job.messages)
+        except (ValidationFailedError, OutputTruncatedError) as error:
+            return job.salvage(error)
+        finally:
+            llm.close()
+    return job.finish(extraction.value, extraction.attempts)
+
+
+async def asummarize(
+    text: str | Article,
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    prompt: str | None = None,
+    prompt_version: int | None = None,
+    max_attempts: int | None = None,
+    on_ungrounded: str | None = None,
+    title: str | None = None,
+    settings: Settings | None = None,
+    **options: Any,
+) -> SummaryResult:
+    """The asyncio twin of :func:`summarize`, with the same arguments."""
+    from summarizer.llm import AsyncLLM
+
+    resolved = _settings(
+        settings,
+        dict(
+            model=model,
+            base_url=base_url,
+            api_key=api_key,
+            prompt=prompt,
+            prompt_version=prompt_version,
+            max_attempts=max_attempts,
+            on_ungrounded=on_ungrounded,
+            **options,
+        ),
+    )
+    job = _Job.prepare(text, resolved, title)
+    with endpoint(resolved) as live:
+        job.settings = live
+        llm = AsyncLLM(live)
+        try:
+            with grounding_source(job.policy):
+                extraction = await llm.extract(ArticleSummary, job.messages)
+        except (ValidationFailedError, OutputTruncatedError) as error:
+            return job.salvage(error)
+        finally:
+            await llm.close()
+    return job.finish(extraction.value, extraction.attempts)

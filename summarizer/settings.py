@@ -1,0 +1,129 @@
+"""Every knob in one object: arguments, then environment variables, then defaults.
+
+Environment variables are ``SUMMARIZER_<FIELD>``; the endpoint and key also
+accept the ``OPENAI_BASE_URL`` and ``OPENAI_API_KEY`` that other tools use.
+With neither an endpoint nor a key, the embedded local model is used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from summarizer.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_HOSTED_MODEL",
+    "LocalSize",
+    "Mode",
+    "OnUngrounded",
+    "Settings",
+    "load_settings",
+]
+
+Mode = Literal["tools", "tools_strict", "json", "json_schema", "md_json"]
+OnUngrounded = Literal["drop", "fail"]
+LocalSize = Literal["0.5b", "1.5b"]
+DEFAULT_HOSTED_MODEL = "gpt-4o-mini"
+
+
+def _default_cache_dir() -> Path:
+    from platformdirs import user_cache_path
+
+    return user_cache_path("summarizer")
+
+
+class Settings(BaseSettings):
+    """Configuration of one run; build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SUMMARIZER_", extra="forbid", validate_default=True, populate_by_name=True
+    )
+
+    model: str | None = Field(
+        default=None,
+        description=f"Model name sent to the endpoint (default {DEFAULT_HOSTED_MODEL}).",
+    )
+    base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("base_url", "SUMMARIZER_BASE_URL", "OPENAI_BASE_URL"),
+        description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1.",
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("api_key", "SUMMARIZER_API_KEY", "OPENAI_API_KEY"),
+        description="API key; never logged, cached or recorded.",
+    )
+    mode: Mode = Field(default="tools", description="How instructor asks for structure.")
+    prompt: str = Field(default="summarize", description="Prompt NAME or NAME@VERSION.")
+    prompt_version: int | None = Field(default=None, ge=1, description="Default: latest.")
+    prompts_dir: Path | None = Field(default=None, description="Folder of prompt templates.")
+    max_attempts: int = Field(
+        default=3, ge=1, le=10, description="Model answers tried before giving up (re-asks)."
+    )
+    on_ungrounded: OnUngrounded = Field(
+        default="drop",
+        description="When attempts run out: drop ungrounded items with a warning, or fail.",
+    )
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=1500, ge=64, description="Cap on each answer's tokens.")
+    timeout: float = Field(default=180.0, gt=0, description="Seconds for one HTTP request.")
+    transport_retries: int = Field(
+        default=4, ge=0, le=20, description="Extra tries on 429, 5xx, timeouts, dropped links."
+    )
+    max_retry_wait: float = Field(
+        default=60.0, ge=0, description="Cap in seconds on one wait, Retry-After included."
+    )
+    max_input_bytes: int = Field(
+        default=2_000_000, ge=1, description="Larger articles are refused before any call."
+    )
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Where fetched local models (and later, results) are kept.",
+    )
+    local_model: LocalSize = Field(
+        default="1.5b", description="Local model used when no endpoint or key is set."
+    )
+    gguf: Path | None = Field(default=None, description="Serve this GGUF file instead.")
+    startup_timeout: float = Field(
+        default=180.0, gt=0, description="Seconds to wait for the local server to answer."
+    )
+
+    @property
+    def models_dir(self) -> Path:
+        return self.cache_dir / "models"
+
+    @property
+    def uses_local_model(self) -> bool:
+        """No endpoint and no key: the program runs its own model."""
+        return self.base_url is None and self.api_key is None
+
+    @property
+    def resolved_model(self) -> str:
+        return self.model or DEFAULT_HOSTED_MODEL
+
+    @property
+    def endpoint_host(self) -> str:
+        """Where requests go, for results and logs: a host, never a key or a path."""
+        if not self.base_url:
+            return "api.openai.com"
+        parsed = urlparse(self.base_url)
+        host = parsed.hostname or "unknown"
+        return f"{host}:{parsed.port}" if parsed.port else host
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from ``overrides`` (None means not given), then env, then defaults."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors(include_input=False)
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None

@@ -1,0 +1,189 @@
+"""The command line as a user meets it: output on stdout, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from summarizer.cli import app
+from tests.conftest import ROOT, SAMPLE
+from tests.fake_openai import FakeOpenAI, Reply, tool_call_reply
+from tests.test_pipeline import ARTICLE, GOOD, SECRET
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def article(tmp_path: Path) -> Path:
+    path = tmp_path / "article.txt"
+    path.write_text(ARTICLE, "utf-8")
+    return path
+
+
+def endpoint(fake: FakeOpenAI) -> list[str]:
+    return ["--base-url", fake.base_url, "--model", "fake-model"]
+
+
+def test_help_does_not_import_the_sdks() -> None:
+    code = (
+        "import sys\n"
+        "from summarizer.cli import app\n"
+        "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('openai', 'instructor', 'pydantic') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert "summarize" in out.stdout and "verify" in out.stdout
+
+
+def test_summarize_prints_json_for_jq(
+    fake_openai: FakeOpenAI, article: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    fake_openai.queue(tool_call_reply(GOOD))
+    result = runner.invoke(app, ["summarize", str(article), *endpoint(fake_openai)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    quote = data["summary"]["source_quotes"][0]
+    assert ARTICLE[quote["span"]["start"] : quote["span"]["end"]] == quote["text"]
+    assert data["meta"]["prompt"]["name"] == "summarize"
+    assert SECRET not in result.output
+
+
+@pytest.mark.parametrize(("fmt", "expected"), [("markdown", "## Quotes"), ("text", "Quotes:")])
+def test_other_formats(fake_openai: FakeOpenAI, article: Path, fmt: str, expected: str) -> None:
+    fake_openai.queue(tool_call_reply(GOOD))
+    result = runner.invoke(app, ["summarize", str(article), "-f", fmt, *endpoint(fake_openai)])
+    assert result.exit_code == 0, result.output
+    assert expected in result.stdout
+    assert "It's so traumatic," in result.stdout
+
+
+def test_stdin_and_output_file(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    fake_openai.queue(tool_call_reply(GOOD))
+    out = tmp_path / "out.json"
+    result = runner.invoke(
+        app, ["summarize", "-", "-o", str(out), *endpoint(fake_openai)], input=ARTICLE
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert json.loads(out.read_text())["meta"]["article_chars"] == len(ARTICLE)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temp file left
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["summarize", "missing.txt", "--base-url", "http://x/v1"], 3, "missing.txt: no such file"),
+        (["summarize", "ARTICLE", "--gguf", "nowhere.gguf"], 2, "GGUF file not found"),
+        (["summarize", "ARTICLE", "--base-url", "u", "--prompt", "nope"], 2, "no prompt named"),
+        (["summarize", "ARTICLE", "--base-url", "u", "--max-tokens", "1"], 2, "max_tokens"),
+        (["prompts", "show", "summarize@9"], 2, "no prompt summarize@9"),
+    ],
+)
+def test_errors_are_one_line_with_their_exit_code(
+    article: Path, args: list[str], code: int, message: str
+) -> None:
+    args = [str(article) if a == "ARTICLE" else a for a in args]
+    result = runner.invoke(app, args)
+    assert result.exit_code == code, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("summarizer: error: ")
+    assert message in lines[0]
+
+
+def test_an_endpoint_failure_exits_4(fake_openai: FakeOpenAI, article: Path) -> None:
+    fake_openai.queue(Reply(401, {"error": {"message": "bad key"}}))
+    result = runner.invoke(
+        app, ["summarize", str(article), *endpoint(fake_openai), "--api-key", SECRET]
+    )
+    assert result.exit_code == 4
+    assert "refused the credentials" in result.stderr
+    assert SECRET not in result.output
+
+
+def test_schema_prints_what_the_model_fills_in() -> None:
+    result = runner.invoke(app, ["schema"])
+    schema = json.loads(result.stdout)
+    assert {"headline", "key_facts", "source_quotes"} <= set(schema["properties"])
+    assert "span" not in json.dumps(schema)  # offsets are the program's job
+    full = json.loads(runner.invoke(app, ["schema", "--result"]).stdout)
+    assert {"summary", "meta"} <= set(full["properties"])
+
+
+def test_prompts_list_and_show() -> None:
+    listed = runner.invoke(app, ["prompts", "list"])
+    assert listed.exit_code == 0
+    assert listed.stdout.startswith("summarize@1\treleased\t")
+    shown = runner.invoke(app, ["prompts", "show", "summarize@1"])
+    assert shown.stdout == (ROOT / "prompts" / "summarize" / "v1.j2").read_text("utf-8")
+
+
+def test_verify_passes_a_true_summary_and_fails_a_tampered_one(
+    fake_openai: FakeOpenAI, article: Path, tmp_path: Path
+) -> None:
+    fake_openai.queue(tool_call_reply(GOOD))
+    saved = tmp_path / "summary.json"
+    runner.invoke(app, ["summarize", str(article), "-o", str(saved), *endpoint(fake_openai)])
+    ok = runner.invoke(app, ["verify", str(saved), str(article)])
+    assert ok.exit_code == 0, ok.output
+    assert ok.stdout.startswith("ok ")
+
+    data = json.loads(saved.read_text())
+    data["summary"]["source_quotes"][0]["text"] = "It is so traumatic"
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(data))
+    bad = runner.invoke(app, ["verify", str(tampered), str(article), "--json"])
+    assert bad.exit_code == 1
+    checks = json.loads(bad.stdout)
+    assert [c["status"] for c in checks if c["path"] == "source_quotes[0].text"] == ["not_found"]
+
+
+def test_verify_rejects_a_file_that_is_not_a_summary(article: Path, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.json"
+    junk.write_text('{"headline": 3}')
+    result = runner.invoke(app, ["verify", str(junk), str(article)])
+    assert result.exit_code == 3
+    assert "not a summary" in result.stderr
+
+
+def test_verify_the_sample_against_a_moved_offset(tmp_path: Path) -> None:
+    text = SAMPLE.read_text("utf-8")
+    start = text.index("It's so traumatic")
+    summary = {
+        "headline": "h",
+        "key_facts": [
+            {
+                "statement": "s",
+                "evidence": ["Security trust is gone"],
+                "evidence_spans": [{"start": 0, "end": 22}],
+            }
+        ],
+        "parties": [],
+        "open_questions": [],
+        "source_quotes": [
+            {
+                "text": "It's so traumatic",
+                "speaker": "Amiri",
+                "span": {"start": start, "end": start + 17},
+            }
+        ],
+    }
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(summary))
+    result = runner.invoke(app, ["verify", str(path), str(SAMPLE), "--json"])
+    statuses = {c["path"]: c["status"] for c in json.loads(result.stdout)}
+    assert statuses == {
+        "key_facts[0].evidence[0]": "moved",
+        "source_quotes[0].text": "ok",
+        "source_quotes[0].speaker": "ok",
+    }
+    assert result.exit_code == 1
