@@ -276,7 +276,7 @@ class _Base:
         if answer is not None and answer == recorder.last_answer:
             recorder.attempts[-1].kind = "validation"
             recorder.attempts[-1].error = "the same answer as before the re-ask"
-            raise _RepeatedAnswer()
+            raise _RepeatedAnswer("the same answer as before the re-ask")
         recorder.last_answer = answer
 
     def _check_complete(self, response: Any) -> None:

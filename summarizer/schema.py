@@ -4,7 +4,9 @@ Field descriptions are part of the prompt: the model reads them in the tool
 schema, so they are short and say what to copy and what to write.
 
 Offsets are never asked of the model. Fields marked ``SkipJsonSchema`` are left
-out of the schema the model sees and are filled in by :meth:`ArticleSummary.ground`.
+out of the schema the model sees and are filled in by :meth:`ArticleSummary.ground`,
+which also replaces each located quote and passage by the article's own
+characters (curly quotes, dashes and all), so that ``text[start:end] == quote.text``.
 Grounding runs inside validation when a source is given, either as pydantic
 validation context (``model_validate(data, context={"source": text})``) or,
 for model calls, through :func:`grounding_source` (instructor would render the
@@ -194,6 +196,8 @@ class ArticleSummary(BaseModel):
                 fact.evidence_spans.append(span)
                 if span is None:
                     missing.append(Ungrounded(f"key_facts[{i}].evidence[{j}]", passage, "evidence"))
+                elif span.fragments is None:
+                    fact.evidence[j] = index.text[span.start : span.end]
         for i, quote in enumerate(self.source_quotes):
             quote.span = _span(index, quote.text)
             if quote.span is None:
