@@ -144,8 +144,10 @@ def endpoint(settings: Settings) -> Iterator[Settings]:
     from summarizer import local
 
     try:
-        local.require_server_extra()
+        if settings.gguf is None:  # say "install the extra" before "fetch a model"
+            local.require_server_extra()
         gguf, alias = local.resolve_gguf(settings.models_dir, settings.local_model, settings.gguf)
+        local.require_server_extra()
     except LocalModelError as error:
         raise LocalModelError(
             f"{error}; or use another endpoint: --base-url URL, or OPENAI_API_KEY"
