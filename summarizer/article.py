@@ -3,11 +3,32 @@
 ``Article.text`` is exactly what the model sees and what offsets point into.
 Line endings are normalised to ``\\n`` and a UTF-8 byte-order mark is removed;
 nothing else is changed.
+
+Every way an input can be unusable is an :class:`~summarizer.errors.InputError`
+(exit code 3) with its own one-line message, raised before any call:
+
+=====================  ==========================================================
+input                  message (after ``<source>: ``)
+=====================  ==========================================================
+missing file           ``no such file``
+a directory            ``is a directory, not an article file``
+no read permission     ``permission denied``
+other OS error         ``cannot read: <strerror>``
+stdin closed           ``stdin is closed; pipe an article in, or give a file``
+over the limit         ``N bytes, over the limit of M bytes (max_input_bytes)``
+NUL bytes              ``contains NUL bytes; is it a binary file?``
+not UTF-8              ``not UTF-8 text (bad byte at offset N); convert it first ...``
+cut mid-character      ``ends in the middle of a UTF-8 character; was it cut off?``
+lone surrogates (str)  ``contains characters that are not valid Unicode ...``
+0 bytes                ``the article is empty``
+only whitespace        ``the article is only whitespace``
+=====================  ==========================================================
 """
 
 from __future__ import annotations
 
 import hashlib
+import stat
 import sys
 from dataclasses import dataclass
 from functools import cached_property
@@ -41,42 +62,79 @@ class Article:
         max_bytes: int | None = None,
     ) -> Article:
         """Check and normalise text given directly (the Python API's way in)."""
+        if isinstance(text, (bytes, bytearray)):
+            raise InputError(f"{source}: expected article text as str, got bytes; decode it first")
         if not isinstance(text, str):
             raise InputError(f"{source}: expected article text as str, got {type(text).__name__}")
         if "\x00" in text:
             raise InputError(f"{source}: contains NUL characters; is it a binary file?")
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            raise InputError(
+                f"{source}: contains characters that are not valid Unicode (a lone surrogate "
+                f"at offset {exc.start}); was it decoded with errors='surrogateescape'?"
+            ) from None
+        if max_bytes is not None and size > max_bytes:
+            raise InputError(_too_large(source, size, max_bytes))
         text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-        if not text.strip():
+        if not text:
             raise InputError(f"{source}: the article is empty")
-        if max_bytes is not None and len(text.encode("utf-8")) > max_bytes:
-            raise InputError(f"{source}: larger than the limit of {max_bytes:,} bytes")
+        if not text.strip():
+            raise InputError(f"{source}: the article is only whitespace")
         return cls(text=text, source=source, title=title)
 
 
+def _too_large(source: str, size: int | None, limit: int) -> str:
+    amount = f"{size:,} bytes" if size is not None else "more bytes than that"
+    return f"{source}: {amount}, over the limit of {limit:,} bytes (max_input_bytes)"
+
+
+def _read_stdin(stdin: BinaryIO | None, max_bytes: int) -> bytes:
+    if stdin is None:
+        # With fd 0 closed (`summarizer summarize - <&-`) Python sets sys.stdin to None.
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:
+            raise InputError("stdin is closed; pipe an article in, or give a file")
+        stdin = stream
+    try:
+        return stdin.read(max_bytes + 1)
+    except (OSError, ValueError) as exc:  # ValueError: read from a closed file
+        detail = getattr(exc, "strerror", None) or str(exc)
+        if "closed" in detail:
+            raise InputError("stdin is closed; pipe an article in, or give a file") from None
+        raise InputError(f"stdin: cannot read: {detail}") from None
+
+
 def read_article_bytes(path: str, *, max_bytes: int, stdin: BinaryIO | None = None) -> bytes:
-    """Read a file (or ``-`` for stdin) without ever reading more than the limit."""
+    """Read a file (or ``-`` for stdin) without ever reading more than the limit.
+
+    A regular file over the limit is refused from its size, without reading it.
+    """
     if path == "-":
-        stream = stdin if stdin is not None else sys.stdin.buffer
-        data = stream.read(max_bytes + 1)
-        where = "stdin"
-    else:
-        file = Path(path)
-        try:
-            if file.is_dir():
-                raise InputError(f"{path}: is a directory, not an article file")
-            with file.open("rb") as handle:
-                data = handle.read(max_bytes + 1)
-        except FileNotFoundError:
-            raise InputError(f"{path}: no such file") from None
-        except PermissionError:
-            raise InputError(f"{path}: permission denied") from None
-        except IsADirectoryError:
-            raise InputError(f"{path}: is a directory, not an article file") from None
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-        where = path
-    if len(data) > max_bytes:
-        raise InputError(f"{where}: larger than the limit of {max_bytes:,} bytes (max_input_bytes)")
+        data = _read_stdin(stdin, max_bytes)
+        if len(data) > max_bytes:
+            raise InputError(_too_large("stdin", None, max_bytes))
+        return data
+    file = Path(path)
+    try:
+        info = file.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise InputError(f"{path}: is a directory, not an article file")
+        if stat.S_ISREG(info.st_mode) and info.st_size > max_bytes:
+            raise InputError(_too_large(path, info.st_size, max_bytes))
+        with file.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not an article file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:  # a pipe or a device: no size to look at first
+        raise InputError(_too_large(path, None, max_bytes))
     return data
 
 
@@ -89,6 +147,10 @@ def load_article(path: str, *, max_bytes: int, stdin: BinaryIO | None = None) ->
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data":
+            raise InputError(
+                f"{source}: ends in the middle of a UTF-8 character; was it cut off?"
+            ) from None
         raise InputError(
             f"{source}: not UTF-8 text (bad byte at offset {exc.start}); convert it first, "
             "e.g. iconv -f latin1 -t utf-8"

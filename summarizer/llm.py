@@ -2,21 +2,34 @@
 
 Two retry layers, with separate counters:
 
-* Transport: 429 (honouring ``Retry-After``, capped), 5xx, timeouts and dropped
-  connections are retried here with tenacity, *inside* the function that
-  instructor calls, so they never reach the prompt and never count as a
+* Transport: 429 (honouring ``Retry-After``, capped), 5xx, timeouts, dropped
+  connections and answers that are not a chat completion (a body that is not
+  JSON, no ``choices``) are retried here with tenacity, *inside* the function
+  that instructor calls, so they never reach the prompt and never count as a
   re-ask. The SDK's own ``max_retries`` is 0 so retries do not multiply.
 * Validation: instructor re-asks with the validation error, up to
   ``max_attempts`` answers in total.
 
+Neither layer may run past ``article_timeout``, the time budget of one
+article: every call, wait and re-ask included. A wait that would end past it
+is not started, no call starts once it has passed, and each request's timeout
+is cut to the time that is left. The clock and the sleep are injectable.
+
 Every HTTP call is recorded as an :class:`~summarizer.schema.Attempt` with its
 usage, so failed attempts are paid for in the result too.
+
+The API key is never written anywhere from here: it is redacted from attempt
+errors, from the errors raised and the SDK and instructor errors they chain to
+(a ``--debug`` traceback prints those), and, by a filter on the ``openai``,
+``instructor``, ``httpx`` and ``summarizer`` loggers, from every log record
+before any handler sees it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import logging
 import random
 import time
@@ -35,7 +48,6 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception,
-    stop_after_attempt,
 )
 
 from summarizer.errors import (
@@ -48,7 +60,7 @@ from summarizer.errors import (
 from summarizer.schema import Attempt, Usage
 from summarizer.settings import Settings
 
-__all__ = ["LLM", "AsyncLLM", "Extraction", "retry_after_seconds"]
+__all__ = ["LLM", "AsyncLLM", "Extraction", "redact_secrets", "retry_after_seconds"]
 
 log = logging.getLogger("summarizer")
 T = TypeVar("T", bound=BaseModel)
@@ -61,6 +73,145 @@ _MODES = {
     "md_json": instructor.Mode.MD_JSON,
 }
 _NO_KEY = "not-needed"  # local servers ignore the key, but the SDK insists on one
+_REDACTED = "***"
+_MIN_SECRET = 8  # shorter "keys" are placeholders; redacting them would garble the logs
+_LOGGERS = ("summarizer", "openai", "instructor", "httpx", "httpx2", "httpcore")
+
+
+# --- secrets -------------------------------------------------------------------------------
+
+
+class _SecretFilter(logging.Filter):
+    """Replace every known API key in a log record (message, arguments, traceback) by ***."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def redact(self, text: str) -> str:
+        for secret in tuple(self.secrets):  # another thread may be adding a key
+            text = text.replace(secret, _REDACTED)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record is the handler's problem, not ours
+            return True
+        clean = self.redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and record.exc_info[1] is not None:
+            _scrub_exception(record.exc_info[1], self.redact)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        return True
+
+
+_SECRETS = _SecretFilter()
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with every API key this process has used replaced by ``***``."""
+    return _SECRETS.redact(text)
+
+
+def _guard_logs(secret: str | None = None) -> None:
+    """Remember ``secret`` and put the filter on every logger that could print it.
+
+    A filter on a logger only sees records made by that very logger, not by its
+    children, so it goes on each one; this runs again before each call to catch
+    loggers that lazily imported modules created since.
+    """
+    if secret and len(secret) >= _MIN_SECRET:
+        _SECRETS.secrets.add(secret)
+    if not _SECRETS.secrets:
+        return
+    names = [n for n in list(logging.Logger.manager.loggerDict) if n.split(".")[0] in _LOGGERS]
+    for name in {*_LOGGERS, *names}:
+        logger = logging.getLogger(name)
+        if _SECRETS not in logger.filters:
+            logger.addFilter(_SECRETS)
+
+
+def _scrub_value(value: Any, redact: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _scrub_value(v, redact) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_scrub_value(v, redact) for v in value)
+    return value
+
+
+def _scrub_exception(
+    error: BaseException | None, redact: Callable[[str], str], seen: set[int] | None = None
+) -> None:
+    """Redact secrets, in place, from an exception and everything it chains to.
+
+    A traceback prints ``str()`` of each exception in the chain; the SDK's puts
+    the response body there, which some servers fill with the key they refused.
+    """
+    seen = set() if seen is None else seen
+    if error is None or id(error) in seen:
+        return
+    seen.add(id(error))
+    try:
+        error.args = tuple(_scrub_value(arg, redact) for arg in error.args)
+        for name in ("message", "body"):
+            value = getattr(error, name, None)
+            if isinstance(value, (str, dict, list)):
+                setattr(error, name, _scrub_value(value, redact))
+    except (AttributeError, TypeError):  # a read-only attribute: leave it
+        pass
+    for failed in getattr(error, "failed_attempts", None) or []:
+        _scrub_exception(getattr(failed, "exception", None), redact, seen)
+    _scrub_exception(error.__cause__, redact, seen)
+    _scrub_exception(error.__context__, redact, seen)
+
+
+# --- faults --------------------------------------------------------------------------------
+
+
+class _Fault(Exception):
+    """A fault found by this module; its message is already fit for a person."""
+
+
+class _Malformed(_Fault):
+    """A 200 that is not a chat completion: not JSON, or no choices. Retried as transport."""
+
+
+class _Refused(_Fault):
+    """The model declined to answer (``message.refusal``, or a content filter)."""
+
+
+class _OutOfTime(_Fault):
+    """``article_timeout`` has passed: no further call starts."""
+
+
+class _RepeatedAnswer(_Fault):
+    """The model answered a re-ask with its previous answer, word for word."""
+
+
+@dataclass
+class _Deadline:
+    """The time budget of one article, measured on an injectable clock."""
+
+    seconds: float
+    clock: Callable[[], float]
+    started: float = 0.0
+    hit: bool = False  # a wait was not started because it would end past the budget
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+
+    def remaining(self) -> float:
+        return self.started + self.seconds - self.clock()
+
+    def elapsed(self) -> float:
+        return self.clock() - self.started
 
 
 @dataclass
@@ -77,8 +228,9 @@ class Extraction(Generic[T]):
 
 @dataclass
 class _Recorder:
-    """Per-call bookkeeping shared by the transport wrapper and instructor's hooks."""
+    """Per-article bookkeeping shared by the transport wrapper and instructor's hooks."""
 
+    deadline: _Deadline
     attempts: list[Attempt] = field(default_factory=list)
     answers: int = 0
     last_answer: str | None = None
@@ -97,7 +249,7 @@ class _Recorder:
         self.attempts.append(
             Attempt(
                 number=len(self.attempts) + 1,
-                error=None if error is None else _describe(error),
+                error=None if error is None else redact_secrets(_describe(error)),
                 kind="ok" if error is None else ("transport" if _is_transient(error) else "fatal"),
                 usage=usage,
                 finish_reason=finish,
@@ -109,7 +261,13 @@ class _Recorder:
         if self.attempts:
             last = self.attempts[-1]
             last.kind = "validation"
-            last.error = _describe(error)
+            last.error = redact_secrets(_describe(error))
+
+    def last_error(self, *kinds: str) -> str | None:
+        for attempt in reversed(self.attempts):
+            if attempt.kind in kinds and attempt.error:
+                return attempt.error
+        return None
 
 
 def _usage(response: Any) -> Usage | None:
@@ -133,6 +291,8 @@ def _describe(error: BaseException) -> str:
         return "; ".join(parts)
     if isinstance(error, openai.APIStatusError):
         return f"HTTP {error.status_code}: {_api_message(error)}"
+    if isinstance(error, _Fault):
+        return str(error)
     text = " ".join(str(error).split()) or type(error).__name__
     return f"{type(error).__name__}: {text}"
 
@@ -149,11 +309,25 @@ def _api_message(error: openai.APIStatusError) -> str:
 
 
 def _is_transient(error: BaseException) -> bool:
-    if isinstance(error, openai.APIConnectionError):  # includes APITimeoutError
+    if isinstance(error, (openai.APIConnectionError, _Malformed)):  # timeouts included
         return True
     if isinstance(error, openai.APIStatusError):
         return error.status_code in (408, 409, 429) or error.status_code >= 500
     return False
+
+
+def _snippet(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _malformed(response: Any) -> _Malformed | None:
+    """Why a 200 is not a usable chat completion, or None if it is one."""
+    if isinstance(response, str):  # the SDK hands back a body it could not read as JSON
+        return _Malformed(f"the answer is not JSON: {_snippet(response)!r}")
+    if not getattr(response, "choices", None):
+        return _Malformed("the answer has no choices")
+    return None
 
 
 def retry_after_seconds(headers: Any, now: datetime | None = None) -> float | None:
@@ -180,10 +354,6 @@ def retry_after_seconds(headers: Any, now: datetime | None = None) -> float | No
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
-
-
-class _RepeatedAnswer(Exception):
-    """The model answered a re-ask with its previous answer, word for word."""
 
 
 def _answer_text(response: Any) -> str | None:
@@ -221,7 +391,7 @@ def _plain_reasks(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _wait(cap: float) -> Callable[[RetryCallState], float]:
-    """Retry-After when the server gives one, else full-jitter exponential backoff."""
+    """Retry-After when the server gives one (capped), else full-jitter exponential backoff."""
 
     def wait(state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -234,20 +404,35 @@ def _wait(cap: float) -> Callable[[RetryCallState], float]:
     return wait
 
 
+def _stop(tries: int, deadline: _Deadline) -> Callable[[RetryCallState], bool]:
+    """Stop after ``tries``, or rather than start a wait that would end past the deadline."""
+
+    def stop(state: RetryCallState) -> bool:
+        if state.attempt_number >= tries:
+            return True
+        if state.upcoming_sleep >= deadline.remaining():
+            deadline.hit = True
+            return True
+        return False
+
+    return stop
+
+
 class _Base:
     """What the sync and async clients share: settings, request shape, error mapping."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float]) -> None:
         self.settings = settings
         self.mode = _MODES[settings.mode]
+        self._clock = clock
         key = settings.api_key.get_secret_value() if settings.api_key else None
+        _guard_logs(key)
         self._client_kwargs: dict[str, Any] = {
             "base_url": settings.base_url,
             "api_key": key or _NO_KEY,
             "timeout": settings.timeout,
             "max_retries": 0,
         }
-        self._secret = key
 
     def _request(self, messages: list[dict[str, str]]) -> dict[str, Any]:
         return {
@@ -257,9 +442,12 @@ class _Base:
             "max_tokens": self.settings.max_tokens,
         }
 
-    def _retry_kwargs(self) -> dict[str, Any]:
+    def _recorder(self) -> _Recorder:
+        return _Recorder(deadline=_Deadline(self.settings.article_timeout, self._clock))
+
+    def _retry_kwargs(self, recorder: _Recorder) -> dict[str, Any]:
         return {
-            "stop": stop_after_attempt(self.settings.transport_retries + 1),
+            "stop": _stop(self.settings.transport_retries + 1, recorder.deadline),
             "wait": _wait(self.settings.max_retry_wait),
             "retry": retry_if_exception(_is_transient),
             "reraise": True,
@@ -269,8 +457,41 @@ class _Base:
         recorder.answers += 1
         return {**kwargs, "messages": _plain_reasks(kwargs["messages"])}
 
+    def _request_timeout(self, recorder: _Recorder) -> float:
+        """This request's timeout: the setting, cut to what is left of the article's budget."""
+        _guard_logs()
+        left = recorder.deadline.remaining()
+        if left <= 0:
+            raise _OutOfTime("no time left")
+        return min(self.settings.timeout, left)
+
+    def _failed(self, recorder: _Recorder, started: float, error: BaseException) -> BaseException:
+        """Record a call that raised; a body that is not JSON becomes a transient fault."""
+        if isinstance(error, json.JSONDecodeError):
+            error = _Malformed(f"the answer is not JSON: {_snippet(error.doc)!r}")
+        recorder.record(started, error=error)
+        return error
+
+    def _received(self, recorder: _Recorder, started: float, response: Any) -> None:
+        """Record a call that returned; raise if it is no chat completion (tokens still count)."""
+        fault = _malformed(response)
+        recorder.record(started, response=response, error=fault)
+        if fault is not None:
+            raise fault
+
     def _check_answer(self, recorder: _Recorder, response: Any) -> None:
-        """Stop re-asking once the model repeats itself: the same answer fails the same way."""
+        """Before instructor parses: a refusal, a cut-off answer and a repeat end the asking."""
+        choice = response.choices[0]
+        refusal = getattr(choice.message, "refusal", None)
+        if refusal or choice.finish_reason == "content_filter":
+            reason = (
+                f"the model refused: {_snippet(str(refusal), 200)!r}"
+                if refusal
+                else "the endpoint's content filter stopped the answer"
+            )
+            recorder.attempts[-1].kind = "fatal"
+            recorder.attempts[-1].error = redact_secrets(reason)
+            raise _Refused(reason)
         self._check_complete(response)
         answer = _answer_text(response)
         if answer is not None and answer == recorder.last_answer:
@@ -294,8 +515,11 @@ class _Base:
         hooks.on("parse:error", recorder.parse_error)
         return hooks
 
-    def _redact(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret else text
+    def _raise(self, error: BaseException, recorder: _Recorder) -> SummarizerError:
+        """Our error for ``error``, with every secret gone from both (and from its chain)."""
+        translated = self._translate(error, recorder)
+        _scrub_exception(error, redact_secrets)
+        return translated
 
     def _translate(self, error: BaseException, recorder: _Recorder) -> SummarizerError:
         """Map SDK and instructor errors to ours; instructor hides the real one in __cause__."""
@@ -303,9 +527,30 @@ class _Base:
         if isinstance(error, InstructorRetryException) and error.__cause__ is not None:
             cause = error.__cause__
         attempts = recorder.attempts
-        usage = Usage.total([a.usage for a in attempts])
-        kwargs: dict[str, Any] = {"attempts": attempts, "usage": usage}
+        kwargs: dict[str, Any] = {
+            "attempts": attempts,
+            "usage": Usage.total([a.usage for a in attempts]),
+        }
         where = f"{self.settings.endpoint_host} ({self.settings.resolved_model})"
+        calls = len(attempts)
+        if isinstance(cause, _OutOfTime) or recorder.deadline.hit:
+            budget = f"article_timeout={self.settings.article_timeout:g} s"
+            invalid = recorder.last_error("validation")
+            if invalid is not None:  # answers came but none was valid: like attempts running out
+                return ValidationFailedError(
+                    redact_secrets(
+                        f"no valid answer within {budget} ({calls} call(s)); last: {invalid}"
+                    ),
+                    **kwargs,
+                )
+            last = recorder.last_error("transport", "fatal") or "no answer"
+            return ModelError(
+                redact_secrets(
+                    f"{where}: gave up after {recorder.deadline.elapsed():.1f} s, the next try "
+                    f"would pass {budget} ({calls} call(s)); last: {last}"
+                ),
+                **kwargs,
+            )
         if isinstance(cause, IncompleteOutputException):
             if attempts:
                 attempts[-1].kind = "validation"
@@ -321,36 +566,60 @@ class _Base:
                 f"{recorder.answers} attempt(s)",
                 **kwargs,
             )
+        if isinstance(cause, _Refused):
+            return ModelError(redact_secrets(f"{where}: {cause}"), **kwargs)
         if isinstance(cause, (ValidationError, ValueError)) and not isinstance(
             cause, openai.OpenAIError
         ):
             detail = _describe(cause)
             return ValidationFailedError(
-                f"no valid answer after {recorder.answers} attempt(s): {self._redact(detail)}",
+                redact_secrets(f"no valid answer after {recorder.answers} attempt(s): {detail}"),
                 **kwargs,
             )
+        described = redact_secrets(_describe(cause))
         if isinstance(cause, (openai.AuthenticationError, openai.PermissionDeniedError)):
-            return AuthenticationError(
-                f"{where} refused the credentials: {self._redact(_describe(cause))}", **kwargs
-            )
+            return AuthenticationError(f"{where} refused the credentials: {described}", **kwargs)
         if isinstance(cause, openai.NotFoundError):
             return ModelError(
-                f"{where}: not found ({self._redact(_describe(cause))}); check --model and "
+                f"{where}: not found ({described}); check --model and "
                 "--base-url (it usually ends in /v1)",
                 **kwargs,
             )
-        if isinstance(cause, openai.OpenAIError):
+        if _is_transient(cause):
             tries = sum(1 for a in attempts if a.kind in ("transport", "fatal"))
-            suffix = f" (after {tries} tries)" if _is_transient(cause) and tries > 1 else ""
-            return ModelError(f"{where}: {self._redact(_describe(cause))}{suffix}", **kwargs)
-        return ModelError(f"{where}: {self._redact(_describe(cause))}", **kwargs)
+            suffix = f" (after {tries} tries)" if tries > 1 else ""
+            hint = (
+                "; is --base-url an OpenAI-compatible endpoint?"
+                if isinstance(cause, _Malformed)
+                else ""
+            )
+            return ModelError(f"{where}: {described}{suffix}{hint}", **kwargs)
+        return ModelError(f"{where}: {described}", **kwargs)
+
+
+_CAUGHT = (
+    openai.OpenAIError,
+    InstructorRetryException,
+    IncompleteOutputException,
+    _Fault,
+)
 
 
 class LLM(_Base):
-    """A synchronous structured-output client for one endpoint."""
+    """A synchronous structured-output client for one endpoint.
 
-    def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:
-        super().__init__(settings)
+    ``sleep`` and ``clock`` are what retries wait with and what ``article_timeout``
+    is measured on; tests pass fakes so that nothing really waits.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(settings, clock)
         self._client = openai.OpenAI(**self._client_kwargs)
         self._sleep = sleep
 
@@ -363,19 +632,22 @@ class LLM(_Base):
         messages: list[dict[str, str]],
     ) -> Extraction[T]:
         """Ask for ``response_model``; re-ask on validation errors, retry transient ones."""
-        recorder = _Recorder()
+        recorder = self._recorder()
 
         def send(**kwargs: Any) -> Any:
             kwargs = self._prepare(recorder, kwargs)
-            for attempt in Retrying(sleep=self._sleep, **self._retry_kwargs()):
+            for attempt in Retrying(sleep=self._sleep, **self._retry_kwargs(recorder)):
                 with attempt:
+                    timeout = self._request_timeout(recorder)
                     started = time.monotonic()
                     try:
-                        response = self._client.chat.completions.create(**kwargs)
+                        response = self._client.chat.completions.create(**kwargs, timeout=timeout)
                     except BaseException as error:
-                        recorder.record(started, error=error)
-                        raise
-                    recorder.record(started, response=response)
+                        fault = self._failed(recorder, started, error)
+                        if fault is error:
+                            raise
+                        raise fault from error
+                    self._received(recorder, started, response)
             self._check_answer(recorder, response)
             return response
 
@@ -387,13 +659,8 @@ class LLM(_Base):
                 hooks=self._hooks(recorder),
                 **self._request(messages),
             )
-        except (
-            openai.OpenAIError,
-            InstructorRetryException,
-            IncompleteOutputException,
-            _RepeatedAnswer,
-        ) as error:
-            raise self._translate(error, recorder) from error
+        except _CAUGHT as error:
+            raise self._raise(error, recorder) from error
         return Extraction(value=value, attempts=recorder.attempts)
 
 
@@ -401,9 +668,13 @@ class AsyncLLM(_Base):
     """The asyncio twin of :class:`LLM`; only the I/O differs."""
 
     def __init__(
-        self, settings: Settings, *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self,
+        settings: Settings,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(settings)
+        super().__init__(settings, clock)
         self._client = openai.AsyncOpenAI(**self._client_kwargs)
         self._sleep = sleep
 
@@ -415,19 +686,24 @@ class AsyncLLM(_Base):
         response_model: type[T],
         messages: list[dict[str, str]],
     ) -> Extraction[T]:
-        recorder = _Recorder()
+        recorder = self._recorder()
 
         async def send(**kwargs: Any) -> Any:
             kwargs = self._prepare(recorder, kwargs)
-            async for attempt in AsyncRetrying(sleep=self._sleep, **self._retry_kwargs()):
+            async for attempt in AsyncRetrying(sleep=self._sleep, **self._retry_kwargs(recorder)):
                 with attempt:
+                    timeout = self._request_timeout(recorder)
                     started = time.monotonic()
                     try:
-                        response = await self._client.chat.completions.create(**kwargs)
+                        response = await self._client.chat.completions.create(
+                            **kwargs, timeout=timeout
+                        )
                     except BaseException as error:
-                        recorder.record(started, error=error)
-                        raise
-                    recorder.record(started, response=response)
+                        fault = self._failed(recorder, started, error)
+                        if fault is error:
+                            raise
+                        raise fault from error
+                    self._received(recorder, started, response)
             self._check_answer(recorder, response)
             return response
 
@@ -439,11 +715,6 @@ class AsyncLLM(_Base):
                 hooks=self._hooks(recorder),
                 **self._request(messages),
             )
-        except (
-            openai.OpenAIError,
-            InstructorRetryException,
-            IncompleteOutputException,
-            _RepeatedAnswer,
-        ) as error:
-            raise self._translate(error, recorder) from error
+        except _CAUGHT as error:
+            raise self._raise(error, recorder) from error
         return Extraction(value=value, attempts=recorder.attempts)

@@ -1,9 +1,18 @@
 """A scripted fake of an OpenAI-compatible server, for fault paths. Not a model.
 
-Each test queues the exact responses it wants (status, headers, body, or a
-dropped connection) and reads back the requests the client made. Its answers
-are hand-written, so they live here and never in ``cassettes/``, which hold
-recordings of real servers only.
+A real HTTP server on 127.0.0.1 at a free port. Each test queues the exact
+responses it wants, in order, and reads back the requests the client made::
+
+    with FakeOpenAI() as fake:
+        fake.queue(Reply(429, headers={"retry-after": "7"}), tool_call_reply({...}))
+        ...  # point the client at fake.base_url
+        assert fake.calls == 2
+
+A reply can be a status with a JSON body, a raw body of any content type, a
+dropped connection (``drop=True``), or an answer held back for ``delay``
+seconds (past the client's read timeout). Its answers are hand-written, so
+they live here and never in ``cassettes/``, which hold recordings of real
+servers only.
 """
 
 from __future__ import annotations
@@ -12,23 +21,68 @@ import json
 import socket
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FakeOpenAI", "Reply", "tool_call_reply"]
+__all__ = [
+    "FakeOpenAI",
+    "Reply",
+    "completion",
+    "empty_choices_reply",
+    "refusal_reply",
+    "text_reply",
+    "tool_call_reply",
+]
 
 
 @dataclass
 class Reply:
-    """One canned response; ``drop=True`` closes the socket without answering."""
+    """One canned response.
+
+    ``drop=True`` closes the socket without answering; ``raw`` is sent as the
+    body instead of ``body`` as JSON; ``delay`` holds the answer back that many
+    seconds (the server stops waiting when it shuts down).
+    """
 
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
     raw: bytes | None = None
+    content_type: str = "application/json"
+    delay: float = 0.0
+
+
+def completion(
+    message: dict[str, Any] | None,
+    *,
+    finish_reason: str = "stop",
+    prompt_tokens: int = 100,
+    completion_tokens: int = 50,
+    model: str = "fake-model",
+) -> Reply:
+    """A chat completion with one choice holding ``message``, or no choice for None."""
+    choices = (
+        []
+        if message is None
+        else [{"index": 0, "finish_reason": finish_reason, "message": message}]
+    )
+    return Reply(
+        body={
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": 0,
+            "model": model,
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+    )
 
 
 def tool_call_reply(
@@ -42,36 +96,39 @@ def tool_call_reply(
 ) -> Reply:
     """A chat completion whose only choice calls ``name`` with ``arguments``."""
     args = arguments if isinstance(arguments, str) else json.dumps(arguments)
-    return Reply(
-        body={
-            "id": "chatcmpl-fake",
-            "object": "chat.completion",
-            "created": 0,
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": finish_reason,
-                    "message": {
-                        "role": "assistant",
-                        "content": None,
-                        "tool_calls": [
-                            {
-                                "id": "call_fake",
-                                "type": "function",
-                                "function": {"name": name, "arguments": args},
-                            }
-                        ],
-                    },
-                }
-            ],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
-        }
+    message = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "call_fake",
+                "type": "function",
+                "function": {"name": name, "arguments": args},
+            }
+        ],
+    }
+    return completion(
+        message,
+        finish_reason=finish_reason,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        model=model,
     )
+
+
+def refusal_reply(refusal: str, **usage: int) -> Reply:
+    """The model declines: ``message.refusal`` set, no content, no tool call (OpenAI's shape)."""
+    return completion({"role": "assistant", "content": None, "refusal": refusal}, **usage)
+
+
+def text_reply(content: str, **usage: int) -> Reply:
+    """Plain text and no tool call: what a small model does when it ignores the tool."""
+    return completion({"role": "assistant", "content": content}, **usage)
+
+
+def empty_choices_reply(**usage: int) -> Reply:
+    """A well-formed completion with ``choices: []`` (seen behind some proxies)."""
+    return completion(None, **usage)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -99,21 +156,27 @@ class _Handler(BaseHTTPRequestHandler):
                     "body": json.loads(body) if body else None,
                 }
             )
-            reply = fake.replies.popleft() if fake.replies else fake.default
+            answer = fake.responder(fake.requests[-1]) if fake.responder else None
+            reply = answer or (fake.replies.popleft() if fake.replies else fake.default)
         if reply is None:
             reply = Reply(status=500, body={"error": {"message": "fake server: no reply queued"}})
+        if reply.delay and fake.stopping.wait(reply.delay):
+            return  # shutting down: the client gave up long ago
         if reply.drop:
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         data = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()
-        self.send_response(reply.status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        for key, value in reply.headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(reply.status)
+            self.send_header("content-type", reply.content_type)
+            self.send_header("content-length", str(len(data)))
+            for key, value in reply.headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # a client that timed out hung up
 
     do_GET = _serve
     do_POST = _serve
@@ -125,13 +188,20 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeOpenAI:
-    """Serve queued replies on 127.0.0.1 at a free port; use as a context manager."""
+    """Serve queued replies on 127.0.0.1 at a free port; use as a context manager.
+
+    ``default`` answers once the queue is empty (else a 500 saying so);
+    ``requests`` holds every request received, its JSON body parsed.
+    """
 
     def __init__(self) -> None:
         self.replies: deque[Reply] = deque()
         self.requests: list[dict[str, Any]] = []
         self.default: Reply | None = None
+        self.responder: Callable[[dict[str, Any]], Reply | None] | None = None
+        """Called (under ``lock``) with each request; its Reply, if any, comes before the queue."""
         self.lock = threading.Lock()
+        self.stopping = threading.Event()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.fake = self
         self._thread = threading.Thread(
@@ -156,6 +226,7 @@ class FakeOpenAI:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
         self._server.shutdown()
         self._server.server_close()
 
