@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from summarizer.article import Article
+    from summarizer.batch import BatchItem, BatchResult, asummarize_many, summarize_many
     from summarizer.errors import (
         AuthenticationError,
         ConfigError,
@@ -47,6 +48,8 @@ __all__ = [
     "ArticleSummary",
     "Attempt",
     "AuthenticationError",
+    "BatchItem",
+    "BatchResult",
     "ConfigError",
     "InputError",
     "KeyFact",
@@ -65,13 +68,16 @@ __all__ = [
     "Usage",
     "ValidationFailedError",
     "asummarize",
+    "asummarize_many",
     "summarize",
+    "summarize_many",
 ]
 
 
 _HOMES = {
     "Article": "article",
     "asummarize": "pipeline",
+    **dict.fromkeys(["BatchItem", "BatchResult", "asummarize_many", "summarize_many"], "batch"),
     "summarize": "pipeline",
     "Settings": "settings",
     **dict.fromkeys(

@@ -12,13 +12,16 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
 from summarizer.errors import ConfigError, SummarizerError
+
+if TYPE_CHECKING:
+    from summarizer.batch import BatchTally
 
 __all__ = ["app", "main"]
 
@@ -44,6 +47,12 @@ models_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(models_app, name="models")
+cache_app = typer.Typer(
+    help="The result cache (cache_dir/results.sqlite3): a result reused costs no call.",
+    no_args_is_help=True,
+)
+app.add_typer(cache_app, name="cache")
+NO_CACHE_HELP = "Neither read nor write the result cache. Env: SUMMARIZER_CACHE=0."
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 verify found ungrounded items or an internal error, 2 usage or "
@@ -251,6 +260,7 @@ def summarize(
         Path | None,
         typer.Option(help="Serve this GGUF file as the local model. Env: SUMMARIZER_GGUF."),
     ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help=NO_CACHE_HELP)] = False,
 ) -> None:
     """Summarize one article; quotes and evidence come back with character offsets."""
 
@@ -273,6 +283,7 @@ def summarize(
             timeout=timeout,
             local_model=local_model.value if local_model else None,
             gguf=gguf,
+            cache=False if no_cache else None,
         )
         if settings.api_key is not None:
             _add_secret(settings.api_key.get_secret_value())
@@ -336,12 +347,15 @@ def models_fetch(
     """Download, assemble and verify the local model's GGUF (once; later calls do nothing)."""
 
     def run() -> None:
-        from summarizer.local import MODELS, fetch_model
+        from summarizer.local import MODELS, fetch_model, installed_models
         from summarizer.settings import load_settings
 
         settings = load_settings()
         spec = MODELS[size.value]
-        typer.echo(f"fetching {spec.alias} ({spec.size_bytes / 1e6:,.0f} MB)", err=True)
+        if any(m.size == size.value for m in installed_models(settings.models_dir)):
+            typer.echo(f"{spec.alias} is already fetched", err=True)
+        else:
+            typer.echo(f"fetching {spec.alias} ({spec.size_bytes / 1e6:,.0f} MB)", err=True)
         path = fetch_model(
             size.value,
             models_dir=settings.models_dir,
@@ -370,6 +384,253 @@ def models_list() -> None:
             typer.echo(
                 f"{model.size}\t{model.alias}\t{model.size_bytes / 1e6:,.0f} MB\t{model.path}"
             )
+
+    _guard(run)
+
+
+@app.command(
+    epilog="Exit codes: 0 every article ok, 1 an article failed or was not started (budget), "
+    "2 usage or configuration, 3 no usable input, 4 the endpoint could not be started."
+)
+def batch(
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Article files, directories of .txt/.md files, .jsonl files of "
+            '{"id", "text", "title"} lines.',
+            metavar="PATH...",
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="JSONL results, one line per article as it finishes; run again with the same "
+            "file to resume.",
+        ),
+    ],
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-j", min=1, max=256, help="Articles in flight.")
+    ] = 8,
+    budget_tokens: Annotated[
+        int | None,
+        typer.Option(min=0, help="Start no new article once this run has spent this many tokens."),
+    ] = None,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed/--keep-failed",
+            help="On resume, redo articles whose line says failed, or keep those lines.",
+        ),
+    ] = True,
+    model: Annotated[
+        str | None, typer.Option(help="Model name. Env: SUMMARIZER_MODEL. [default: gpt-4o-mini]")
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible endpoint. Env: OPENAI_BASE_URL.")
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(help="API key; prefer the env var OPENAI_API_KEY.", show_default=False),
+    ] = None,
+    prompt: Annotated[
+        str | None, typer.Option(help="Prompt NAME or NAME@VERSION. [default: latest summarize]")
+    ] = None,
+    mode: Annotated[
+        ModeChoice | None, typer.Option(help="instructor mode. [default: tools]")
+    ] = None,
+    max_attempts: Annotated[
+        int | None,
+        typer.Option(min=1, max=10, help="Answers tried, re-asks included. [default: 3]"),
+    ] = None,
+    on_ungrounded: Annotated[
+        OnUngrounded | None,
+        typer.Option(help="When attempts run out: drop ungrounded items or fail. [default: drop]"),
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(help="Cap on each answer's tokens. [default: 1500]")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds for one HTTP request. [default: 180]")
+    ] = None,
+    local_model: Annotated[
+        LocalSize | None,
+        typer.Option(help="Local model size when no endpoint or key is set. [default: 1.5b]"),
+    ] = None,
+    gguf: Annotated[
+        Path | None,
+        typer.Option(help="Serve this GGUF file as the local model. Env: SUMMARIZER_GGUF."),
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help=NO_CACHE_HELP)] = False,
+) -> None:
+    """Summarize many articles at once, with progress on stderr and a resumable JSONL file.
+
+    Each line of --out is {"id", "source", "ok", "result" | "error"}, written as the
+    article finishes. One article's failure does not stop the others. Run the same
+    command again to resume: ids with a result are skipped, failed ones redone.
+    """
+
+    def run() -> int:
+        from summarizer.batch import BatchTally, discover, summarize_many
+        from summarizer.settings import load_settings
+
+        _add_secret(api_key)
+        settings = load_settings(
+            model=model,
+            base_url=base_url,
+            api_key=api_key,
+            prompt=prompt,
+            mode=mode.value if mode else None,
+            max_attempts=max_attempts,
+            on_ungrounded=on_ungrounded.value if on_ungrounded else None,
+            max_tokens=max_tokens,
+            timeout=timeout,
+            local_model=local_model.value if local_model else None,
+            gguf=gguf,
+            cache=False if no_cache else None,
+        )
+        if settings.api_key is not None:
+            _add_secret(settings.api_key.get_secret_value())
+        items = discover(paths)
+        inputs = {Path(p).resolve() for p in paths} | {i.path.resolve() for i in items if i.path}
+        if out.resolve() in inputs:
+            raise ConfigError(f"--out {out} is one of the inputs")
+        tally = BatchTally()
+        log = logging.getLogger("summarizer")
+        with _batch_progress() as show:
+            try:
+                for outcome in summarize_many(
+                    items,
+                    settings=settings,
+                    out=out,
+                    concurrency=concurrency,
+                    budget_tokens=budget_tokens,
+                    retry_failed=retry_failed,
+                    tally=tally,
+                    on_progress=show,
+                ):
+                    if outcome.error is not None:
+                        why = str(outcome.error).removeprefix(f"{outcome.source}: ")
+                        log.warning("failed: %s: %s", outcome.source, why)
+            except KeyboardInterrupt:
+                typer.echo(
+                    f"summarizer: {tally.done:,} article(s) of this run are in {out}; "
+                    "run the same command again to resume",
+                    err=True,
+                )
+                raise
+        typer.echo(f"summarizer: {tally.summary()}", err=True)
+        return 1 if tally.failed or tally.not_started else 0
+
+    code = _guard(run)
+    if code:
+        raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _batch_progress() -> Iterator[Callable[[BatchTally], None]]:
+    """A rich progress bar on stderr; log lines are printed above it, stdout is left alone."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("summarizing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TextColumn("{task.fields[tokens]} tokens"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(file=sys.stderr),
+        redirect_stdout=False,
+    )
+    task = progress.add_task("batch", total=None, failed=0, tokens="0")
+
+    def show(tally: BatchTally) -> None:
+        progress.update(
+            task,
+            total=tally.todo,
+            completed=tally.done,
+            failed=f"{tally.failed:,}",
+            tokens=f"{tally.tokens:,}",
+        )
+
+    stderr = sys.stderr
+    handlers = [
+        h
+        for h in logging.getLogger().handlers
+        if isinstance(h, logging.StreamHandler) and h.stream is stderr
+    ]
+    with progress:
+        for handler in handlers:  # through rich's proxy, so a log line does not tear the bar
+            handler.setStream(sys.stderr)
+        try:
+            yield show
+        finally:
+            for handler in handlers:
+                handler.setStream(stderr)
+
+
+@cache_app.command("stats")
+def cache_stats() -> None:
+    """Where the result cache is, what it holds, and what its results cost to make."""
+
+    def run() -> None:
+        from summarizer.cache import CACHE_FILE, ResultCache
+        from summarizer.settings import load_settings
+
+        path = load_settings().cache_dir / CACHE_FILE
+        typer.echo(f"path\t{path}")
+        if not path.exists():
+            typer.echo("results\t0")
+            return
+        with ResultCache(path) as cache:
+            stats = cache.stats()
+            if not cache.enabled:
+                _fail(f"{path} is not usable; `summarizer cache clear` removes it", 1)
+        typer.echo(f"results\t{stats.entries:,}")
+        typer.echo(f"size\t{stats.size_bytes / 1e6:,.1f} MB")
+        typer.echo(f"tokens\t{stats.tokens:,} (spent making them; a hit spends none)")
+        typer.echo(f"oldest\t{stats.oldest or '-'}")
+        typer.echo(f"newest\t{stats.newest or '-'}")
+        for name, count in stats.models.items():
+            typer.echo(f"model\t{count:,}\t{name}")
+
+    _guard(run)
+
+
+@cache_app.command("clear")
+def cache_clear() -> None:
+    """Delete every stored result (a file too corrupt to open is removed)."""
+
+    def run() -> None:
+        from summarizer.cache import CACHE_FILE, ResultCache, remove_cache_files
+        from summarizer.settings import load_settings
+
+        path = load_settings().cache_dir / CACHE_FILE
+        if not path.exists():
+            typer.echo(f"no result cache at {path}", err=True)
+            return
+        with ResultCache(path) as cache:
+            count = cache.clear()
+            if cache.enabled:
+                typer.echo(f"removed {count:,} result(s) from {path}", err=True)
+                return
+            if not cache.corrupt:
+                _fail(f"could not clear {path}: {cache.error}", 1)
+        remove_cache_files(path)
+        typer.echo(f"removed {path}, which was not a usable cache", err=True)
 
     _guard(run)
 
@@ -420,6 +681,15 @@ def verify(
         raise typer.Exit(code)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """Turn SIGTERM into SystemExit so `finally` blocks stop a local server and
+    remove temp files, as they do on Ctrl-C."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     """Entry point of the ``summarizer`` script."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     app()

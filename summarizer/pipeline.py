@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from summarizer.article import Article
+from summarizer.cache import ResultCache, cache_key
 from summarizer.errors import LocalModelError, OutputTruncatedError, ValidationFailedError
 from summarizer.prompts import Prompt, load_prompt
 from summarizer.schema import (
@@ -31,6 +32,9 @@ from summarizer.schema import (
     grounding_source,
 )
 from summarizer.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from summarizer.llm import LLM, AsyncLLM
 
 __all__ = ["asummarize", "endpoint", "summarize"]
 
@@ -54,20 +58,49 @@ class _Job:
     messages: list[dict[str, str]]
     policy: GroundingPolicy
     started: float
+    key: str
+    """The result cache's key, computed before any server is started."""
 
     @classmethod
-    def prepare(cls, text: str | Article, settings: Settings, title: str | None) -> _Job:
+    def prepare(
+        cls,
+        text: str | Article,
+        settings: Settings,
+        title: str | None,
+        prompt: Prompt | None = None,
+    ) -> _Job:
+        """``prompt``: one already loaded from ``settings`` (a batch loads it once)."""
         started = time.monotonic()
         article = (
             text
             if isinstance(text, Article)
             else Article.from_text(text, title=title, max_bytes=settings.max_input_bytes)
         )
-        prompt = load_prompt(
+        prompt = prompt or load_prompt(
             settings.prompt, settings.prompt_version, prompts_dir=settings.prompts_dir
         )
         messages = prompt.render(article=article.text, title=title or article.title)
-        return cls(settings, article, prompt, messages, GroundingPolicy(article.text), started)
+        key = cache_key(article, prompt, title or article.title, settings)
+        policy = GroundingPolicy(article.text)
+        return cls(settings, article, prompt, messages, policy, started, key)
+
+    def run(self, llm: LLM) -> SummaryResult:
+        """Ask the model through ``llm`` (already pointed at a live endpoint)."""
+        try:
+            with grounding_source(self.policy):
+                extraction = llm.extract(ArticleSummary, self.messages)
+        except (ValidationFailedError, OutputTruncatedError) as error:
+            return self.salvage(error)
+        return self.finish(extraction.value, extraction.attempts)
+
+    async def arun(self, llm: AsyncLLM) -> SummaryResult:
+        """The asyncio twin of :meth:`run`; one ``llm`` may serve many jobs at once."""
+        try:
+            with grounding_source(self.policy):  # a context variable: each task has its own
+                extraction = await llm.extract(ArticleSummary, self.messages)
+        except (ValidationFailedError, OutputTruncatedError) as error:
+            return self.salvage(error)
+        return self.finish(extraction.value, extraction.attempts)
 
     def salvage(self, error: ValidationFailedError | OutputTruncatedError) -> SummaryResult:
         """Attempts ran out: with on_ungrounded=drop, keep the best schema-valid answer.
@@ -121,11 +154,13 @@ class _Job:
             ),
             attempts=attempts,
             usage=usage,
+            cost_usd=usage.cost_usd(self.settings.price(self.settings.resolved_model)),
             latency_s=round(time.monotonic() - self.started, 3),
             article_sha256=self.article.sha256,
             article_chars=len(self.article.text),
             summarizer_version=_version(),
             created_at=datetime.now(UTC),
+            grounding=self.policy.checks,
             warnings=warnings,
         )
         return SummaryResult(summary=summary, meta=meta)
@@ -205,17 +240,19 @@ def summarize(
         ),
     )
     job = _Job.prepare(text, resolved, title)
-    with endpoint(resolved) as live:
-        job.settings = live
-        llm = LLM(live)
-        try:
-            with grounding_source(job.policy):
-                extraction = llm.extract(ArticleSummary, job.messages)
-        except (ValidationFailedError, OutputTruncatedError) as error:
-            return job.salvage(error)
-        finally:
-            llm.close()
-    return job.finish(extraction.value, extraction.attempts)
+    with ResultCache.for_settings(resolved) as cache:
+        cached = cache.get(job.key)
+        if cached is not None:
+            return cached
+        with endpoint(resolved) as live:
+            job.settings = live
+            llm = LLM(live)
+            try:
+                result = job.run(llm)
+            finally:
+                llm.close()
+        cache.put(job.key, result)
+    return result
 
 
 async def asummarize(
@@ -249,14 +286,16 @@ async def asummarize(
         ),
     )
     job = _Job.prepare(text, resolved, title)
-    with endpoint(resolved) as live:
-        job.settings = live
-        llm = AsyncLLM(live)
-        try:
-            with grounding_source(job.policy):
-                extraction = await llm.extract(ArticleSummary, job.messages)
-        except (ValidationFailedError, OutputTruncatedError) as error:
-            return job.salvage(error)
-        finally:
-            await llm.close()
-    return job.finish(extraction.value, extraction.attempts)
+    with ResultCache.for_settings(resolved) as cache:
+        cached = cache.get(job.key)
+        if cached is not None:
+            return cached
+        with endpoint(resolved) as live:
+            job.settings = live
+            llm = AsyncLLM(live)
+            try:
+                result = await job.arun(llm)
+            finally:
+                await llm.close()
+        cache.put(job.key, result)
+    return result

@@ -31,6 +31,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "ArticleSummary",
     "Attempt",
+    "GroundingCheck",
     "GroundingPolicy",
     "KeyFact",
     "Meta",
@@ -70,6 +71,24 @@ class KeyFact(BaseModel):
     )
     evidence_spans: SkipJsonSchema[list[Span | None]] = Field(default_factory=list)
 
+    @field_validator("statement")
+    @classmethod
+    def _not_the_instructions(cls, value: str, info: ValidationInfo) -> str:
+        return _not_copied_description(cls, value, info)
+
+    @field_validator("evidence")
+    @classmethod
+    def _unique_evidence(cls, passages: list[str]) -> list[str]:
+        return list(dict.fromkeys(passages))
+
+
+def _not_copied_description(model: type[BaseModel], value: str, info: ValidationInfo) -> str:
+    """The 0.5B model answered a headline with its field description; that is no answer."""
+    description = model.model_fields[str(info.field_name)].description or ""
+    if value.strip().casefold() == description.casefold():
+        raise ValueError("this is the field's description, not an answer from the article")
+    return value
+
 
 class Party(BaseModel):
     name: str = Field(description="Name as written in the article.")
@@ -106,6 +125,7 @@ class GroundingPolicy:
     strict: bool = True
     index: SourceIndex = field(init=False, repr=False)
     rejected: list[tuple[ArticleSummary, list[Ungrounded]]] = field(default_factory=list)
+    checks: list[GroundingCheck] = field(default_factory=list)
     """Answers that met the schema but not the grounding, kept to fall back on."""
 
     def __post_init__(self) -> None:
@@ -158,8 +178,8 @@ class ArticleSummary(BaseModel):
 
     @field_validator("headline")
     @classmethod
-    def _one_line(cls, value: str) -> str:
-        return " ".join(value.split())
+    def _one_line(cls, value: str, info: ValidationInfo) -> str:
+        return _not_copied_description(cls, " ".join(value.split()), info)
 
     @field_validator("parties")
     @classmethod
@@ -180,6 +200,10 @@ class ArticleSummary(BaseModel):
         if policy is None:
             return self
         missing = self.ground(policy.index)
+        items = sum(len(f.evidence) for f in self.key_facts) + sum(
+            1 + (q.speaker is not None) for q in self.source_quotes
+        )
+        policy.checks.append(GroundingCheck(items=items, not_found=len(missing)))
         if missing and policy.strict:
             policy.rejected.append((self, missing))
             raise ValueError(_reask_message(missing))
@@ -303,6 +327,13 @@ class Usage(BaseModel):
             total = total + (usage if usage is not None else cls())
         return total
 
+    def cost_usd(self, price: tuple[float, float] | None) -> float | None:
+        """Cost at ``price`` (USD per million prompt, completion tokens); None if unknown."""
+        if price is None or self.prompt_tokens is None or self.completion_tokens is None:
+            return None
+        spent = self.prompt_tokens * price[0] + self.completion_tokens * price[1]
+        return round(spent / 1_000_000, 8)
+
 
 class Attempt(BaseModel):
     """One HTTP call to the model, transport failures included."""
@@ -321,6 +352,14 @@ class PromptInfo(BaseModel):
     sha256: str
 
 
+class GroundingCheck(BaseModel):
+    """One schema-valid answer's grounding: passages, quotes and speakers given, and how many
+    were not in the article. Compare the first and the last to see what re-asks bought."""
+
+    items: int
+    not_found: int
+
+
 class Meta(BaseModel):
     """How a summary was made: enough to reproduce it and to account for it."""
 
@@ -330,12 +369,25 @@ class Meta(BaseModel):
     prompt: PromptInfo
     attempts: list[Attempt]
     usage: Usage
+    cost_usd: float | None = Field(
+        default=None,
+        description="Estimated from usage and the price table; null when the model's price "
+        "or the usage is unknown.",
+    )
+    cached: bool = Field(
+        default=False,
+        description="Served from the result cache: no call was made this time; usage and "
+        "cost are what the stored result cost when it was made.",
+    )
     latency_s: float
     article_sha256: str
     article_chars: int
     schema_version: int = SCHEMA_VERSION
     summarizer_version: str
     created_at: datetime
+    grounding: list[GroundingCheck] = Field(
+        default_factory=list, description="One entry per schema-valid answer, in order."
+    )
     warnings: list[str] = Field(default_factory=list)
 
 

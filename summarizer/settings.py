@@ -7,17 +7,19 @@ With neither an endpoint nor a key, the embedded local model is used.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, NonNegativeFloat, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from summarizer.errors import ConfigError
 
 __all__ = [
     "DEFAULT_HOSTED_MODEL",
+    "DEFAULT_PRICES",
     "LocalSize",
     "Mode",
     "OnUngrounded",
@@ -29,6 +31,15 @@ Mode = Literal["tools", "tools_strict", "json", "json_schema", "md_json"]
 OnUngrounded = Literal["drop", "fail"]
 LocalSize = Literal["0.5b", "1.5b"]
 DEFAULT_HOSTED_MODEL = "gpt-4o-mini"
+DEFAULT_PRICES: dict[str, tuple[float, float]] = {
+    # USD per million (prompt, completion) tokens, OpenAI's list prices; `prices` overrides.
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+}
+_DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")  # gpt-4o-mini-2024-07-18 costs what gpt-4o-mini does
 
 
 def _default_cache_dir() -> Path:
@@ -78,12 +89,25 @@ class Settings(BaseSettings):
     max_retry_wait: float = Field(
         default=60.0, ge=0, description="Cap in seconds on one wait, Retry-After included."
     )
+    article_timeout: float = Field(
+        default=600.0,
+        gt=0,
+        description="Seconds for one article: every call, wait and re-ask; then it gives up.",
+    )
     max_input_bytes: int = Field(
         default=2_000_000, ge=1, description="Larger articles are refused before any call."
     )
     cache_dir: Path = Field(
         default_factory=_default_cache_dir,
-        description="Where fetched local models (and later, results) are kept.",
+        description="Where fetched local models and the result cache are kept.",
+    )
+    cache: bool = Field(
+        default=True, description="Reuse earlier results from cache_dir/results.sqlite3."
+    )
+    prices: dict[str, tuple[NonNegativeFloat, NonNegativeFloat]] = Field(
+        default_factory=dict,
+        description="USD per million [prompt, completion] tokens by model, over the built-in "
+        "table; JSON in SUMMARIZER_PRICES.",
     )
     local_model: LocalSize = Field(
         default="1.5b", description="Local model used when no endpoint or key is set."
@@ -114,6 +138,11 @@ class Settings(BaseSettings):
         parsed = urlparse(self.base_url)
         host = parsed.hostname or "unknown"
         return f"{host}:{parsed.port}" if parsed.port else host
+
+    def price(self, model: str) -> tuple[float, float] | None:
+        """USD per million (prompt, completion) tokens for ``model``; None when unknown."""
+        table = {**DEFAULT_PRICES, **self.prices}
+        return table.get(model) or table.get(_DATED.sub("", model))
 
 
 def load_settings(**overrides: Any) -> Settings:
