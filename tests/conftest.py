@@ -2,10 +2,9 @@
 
 Cassettes replay recordings of a real server (see cassettes/README.md). To
 re-record them, run the recorded tests with ``SUMMARIZER_RECORD=1`` against a
-live endpoint, e.g. the local model::
+live endpoint, or through the embedded local model as the cassettes here were::
 
-    SUMMARIZER_RECORD=1 SUMMARIZER_RECORD_BASE_URL=http://127.0.0.1:8765/v1 \\
-        pytest tests/test_recorded.py
+    SUMMARIZER_RECORD=1 SUMMARIZER_RECORD_BASE_URL=local pytest tests/test_recorded.py
 """
 
 from __future__ import annotations
@@ -31,11 +30,18 @@ RECORD_BASE_URL = os.environ.get("SUMMARIZER_RECORD_BASE_URL", "http://127.0.0.1
 RECORD_MODEL = os.environ.get("SUMMARIZER_RECORD_MODEL", "qwen2.5-coder-1.5b-instruct")
 RECORD_API_KEY = os.environ.get("SUMMARIZER_RECORD_API_KEY")
 
+_USER_CACHE_DIR = os.environ.get("SUMMARIZER_CACHE_DIR")
 _KEPT_HEADERS = {"content-type"}
 
 
 def _scrub_request(request: Any) -> Any:
-    """Keep no request header but content-type: no key, org or user agent is stored."""
+    """Keep no request header but content-type: no key, org or user agent is stored.
+
+    The local server's readiness polls (GET /v1/models, made with urllib, which
+    vcrpy also sees) are not part of what the tests replay.
+    """
+    if request.method == "GET" and request.path.endswith("/models"):
+        return None
     for name in list(request.headers):
         if name.lower() not in _KEPT_HEADERS:
             del request.headers[name]
@@ -67,7 +73,11 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
         if name.startswith(("SUMMARIZER_", "OPENAI_")) and name != "SUMMARIZER_RECORD":
             monkeypatch.delenv(name)
-    monkeypatch.setenv("SUMMARIZER_CACHE_DIR", str(tmp_path / "cache"))
+    recording_locally = RECORDING and RECORD_BASE_URL == "local"
+    if recording_locally and _USER_CACHE_DIR:  # where the fetched model is
+        monkeypatch.setenv("SUMMARIZER_CACHE_DIR", _USER_CACHE_DIR)
+    elif not recording_locally:
+        monkeypatch.setenv("SUMMARIZER_CACHE_DIR", str(tmp_path / "cache"))
 
 
 @pytest.fixture
@@ -75,6 +85,8 @@ def cassette(request: pytest.FixtureRequest) -> Iterator[Cassette]:
     """Replay ``cassettes/<name>.yaml`` (the test's ``cassette`` marker), every interaction."""
     marker = request.node.get_closest_marker("cassette")
     assert marker is not None, "use @pytest.mark.cassette('name')"
+    if RECORDING:  # record mode "all" would keep the old interactions beside the new
+        (CASSETTES / f"{marker.args[0]}.yaml").unlink(missing_ok=True)
     with recorder.use_cassette(f"{marker.args[0]}.yaml") as cass:
         yield cass
     if not RECORDING:
@@ -83,11 +95,19 @@ def cassette(request: pytest.FixtureRequest) -> Iterator[Cassette]:
 
 @pytest.fixture
 def recorded_endpoint() -> dict[str, Any]:
-    """Where recorded tests point: a live server when recording, anything when replaying."""
+    """Where recorded tests point: a live server when recording, anything when replaying.
+
+    ``SUMMARIZER_RECORD_BASE_URL=local`` records through the embedded default: no
+    endpoint and no key, so the program starts the fetched local model itself.
+    """
+    if RECORDING and RECORD_BASE_URL == "local":
+        return {"base_url": None, "model": None, "api_key": None, "cache": False}
+    base_url = "http://127.0.0.1:8765/v1" if RECORD_BASE_URL == "local" else RECORD_BASE_URL
     return {
-        "base_url": RECORD_BASE_URL,
+        "base_url": base_url,
         "model": RECORD_MODEL,
         "api_key": RECORD_API_KEY,
+        "cache": not RECORDING,  # a recording must reach the server
     }
 
 

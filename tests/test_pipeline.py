@@ -88,6 +88,7 @@ def test_an_invented_quote_is_reasked_naming_it_then_grounded(fake_openai: FakeO
     assert "input_value" not in reask["content"]  # short, not pydantic's whole dump
     assert result.summary.source_quotes[0].text == "It's so traumatic,"
     assert [a.kind for a in result.meta.attempts] == ["validation", "ok"]
+    assert [(g.items, g.not_found) for g in result.meta.grounding] == [(3, 2), (3, 0)]
     assert result.meta.usage.total_tokens == 300
 
 
@@ -195,7 +196,7 @@ def test_with_no_endpoint_one_local_server_is_started_and_stopped(
 
     fake_openai.queue(Reply(500, {}))
     with pytest.raises(ModelError):
-        summarize(ARTICLE, gguf=gguf, transport_retries=0)
+        summarize(ARTICLE, gguf=gguf, transport_retries=0, cache=False)  # not the stored one
     assert events[-1] == "stop"  # stopped on error too
 
 
@@ -213,3 +214,24 @@ async def test_asummarize_is_the_same_pipeline(fake_openai: FakeOpenAI) -> None:
     )
     assert fake_openai.calls == 2
     assert result.summary.source_quotes[0].span is not None
+
+
+def test_a_field_description_copied_as_an_answer_is_reasked(fake_openai: FakeOpenAI) -> None:
+    """Seen from the 0.5B model: the headline was its own field description."""
+    lazy = {**GOOD, "headline": "One line, at most 120 characters, in your own words."}
+    fake_openai.queue(tool_call_reply(lazy), tool_call_reply(GOOD))
+    result = run(fake_openai)
+    assert fake_openai.calls == 2
+    assert "headline: Value error, this is the field's description" in (
+        result.meta.attempts[0].error or ""
+    )
+    assert result.summary.headline == GOOD["headline"]
+
+
+def test_repeated_evidence_is_kept_once(fake_openai: FakeOpenAI) -> None:
+    twice = answer(("It's so traumatic,", None))
+    twice["key_facts"][0]["evidence"] *= 2
+    fake_openai.queue(tool_call_reply(twice))
+    [fact] = run(fake_openai).summary.key_facts
+    assert fact.evidence == ["killing at least eight civilians"]
+    assert len(fact.evidence_spans) == 1

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from summarizer import SummaryResult, asummarize, summarize
 from summarizer.cli import app
 from summarizer.verify import verify_summary
-from tests.conftest import RECORDING, SAMPLE
+from tests.conftest import RECORD_MODEL, RECORDING, SAMPLE
 
 
 def assert_grounded(result: SummaryResult, text: str) -> None:
@@ -38,7 +38,7 @@ def test_sample_article(cassette: Any, recorded_endpoint: dict[str, Any], sample
     result = summarize(sample_text, **recorded_endpoint)
     assert_grounded(result, sample_text)
     meta = result.meta
-    assert meta.model == recorded_endpoint["model"]
+    assert meta.model == RECORD_MODEL
     assert len(meta.attempts) == len(cassette.data)
     assert meta.usage.total_tokens == sum(
         json.loads(response["body"]["string"])["usage"]["total_tokens"]
@@ -47,28 +47,33 @@ def test_sample_article(cassette: Any, recorded_endpoint: dict[str, Any], sample
     if RECORDING:
         return  # what follows is what the recorded model said; a new recording may differ
 
-    # The 1.5B model offered a reworded sentence as a quote ("A rocket barrage..." where
-    # the article says "The rocket barrage..."). The re-ask named it, the model sent the
-    # same JSON back, so the loop stopped at 2 calls and the quote was dropped, by name.
-    assert [a.kind for a in meta.attempts] == ["validation", "validation"]
-    assert 'source_quotes[0].text = "A rocket barrage smashed' in (meta.attempts[0].error or "")
-    assert meta.attempts[1].error == "the same answer as before the re-ask"
+    # The 1.5B model offered a sentence that is not in the article as a quote ("The
+    # Taliban spokesman said the party was not involved."; the article says "A Taliban
+    # spokesman..."). The re-ask named it; the model "fixed" it into its opposite ("...was
+    # involved."), which grounding rejected too; the third answer repeated the second, so
+    # the loop stopped, the first answer was kept and the quote dropped, by name.
+    assert [a.kind for a in meta.attempts] == ["validation"] * 3
+    errors = [a.error or "" for a in meta.attempts]
+    assert "'The Taliban spokesman said the party was not involved.'" in errors[0]
+    assert "'The Taliban spokesman said the party was involved.'" in errors[1]
+    assert errors[2] == "the same answer as before the re-ask"
     reask = json.loads(cassette.requests[1].body)["messages"]
     assert [m["role"] for m in reask] == ["system", "user", "assistant", "user"]
-    assert "A rocket barrage smashed into Kabul" in reask[3]["content"]
-    assert any("dropped: source_quotes[0].text" in w for w in meta.warnings)
-    assert meta.usage.prompt_tokens == 1283 + 1889
+    assert "The Taliban spokesman said the party was not involved." in reask[3]["content"]
+    assert [(g.items, g.not_found) for g in meta.grounding] == [(8, 1), (8, 1)]
+    assert any("dropped: source_quotes[2].text" in w for w in meta.warnings)
+    assert meta.usage.prompt_tokens == 1283 + 1810 + 2335
 
-    # What survived is in the article word for word, at these offsets...
-    [quote] = result.summary.source_quotes
-    assert quote.speaker is None and quote.span is not None
-    assert (quote.span.start, quote.span.end) == (1288, 1504)
-    assert quote.text.startswith("Qatar is the next stop on Mr. Pompeo's")
-    # ...and an evidence passage the model capitalised now carries the article's own case.
-    passages = [e for fact in result.summary.key_facts for e in fact.evidence]
-    assert "the Pentagon announced it would cut the number of U.S. forces" in passages[2]
+    # What survived is in the article word for word, at these offsets, with its speaker.
+    quotes = result.summary.source_quotes
+    assert [(q.speaker, q.span.start, q.span.end) for q in quotes if q.span] == [
+        ("Mike Pompeo", 2354, 2521),
+        ("Fawzia Koofi", 2523, 2783),
+    ]
+    assert quotes[0].text.startswith("Mr. Pompeo told the Afghan negotiation team. \"I'd be")
     # Grounding proves the words are there, not that they support the statement: the
     # first fact's "evidence" is an image caption. Cleaning (a later step) must help here.
+    passages = [e for fact in result.summary.key_facts for e in fact.evidence]
     assert (
         passages[0]
         == "A truck in its bed near the rocket attack site in Kabul, Afghanistan, Saturday"
