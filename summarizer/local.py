@@ -287,6 +287,26 @@ def require_server_extra() -> None:
         )
 
 
+def _die_with_parent() -> Callable[[], None] | None:
+    """A pre-exec hook that makes the child get SIGTERM when its parent dies (Linux).
+
+    atexit and ``__exit__`` cannot run when summarizer is SIGKILLed (or the OOM
+    killer strikes); without this the server would live on holding a GB of RAM.
+    prctl is looked up here, in the parent: after fork the child only calls it.
+    """
+    if sys.platform != "linux":
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig, sigterm = 1, int(signal.SIGTERM)
+
+    def hook() -> None:
+        prctl(pr_set_pdeathsig, sigterm)
+
+    return hook
+
+
 def _cpu_count() -> int:
     """CPUs this process may use (a container's share, not the host's)."""
     if hasattr(os, "sched_getaffinity"):
@@ -435,6 +455,7 @@ class LocalServer:
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent(),
             )
         except OSError as exc:
             self._cleanup_log()

@@ -74,6 +74,34 @@ def test_ok_start_serves_alias_and_stops(standin: Callable[..., LocalServer]) ->
     assert not server.running
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux-only")
+def test_a_killed_parent_takes_its_server_along(gguf: Path, tmp_path: Path) -> None:
+    """SIGKILL runs no cleanup in the parent; the server must still not outlive it."""
+    pid_file = tmp_path / "server.pid"
+    parent = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from summarizer.local import LocalServer\n"
+        f"server = LocalServer(Path({str(gguf)!r}), 'tiny', command={STANDIN!r}).start()\n"
+        f"Path({str(pid_file)!r}).write_text(str(server.pid))\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", parent])
+    try:
+        deadline = time.monotonic() + 20
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        server_pid = int(pid_file.read_text())
+        assert not _gone(server_pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 5
+    while not _gone(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(server_pid)
+
+
 def test_arguments_passed_to_server(standin: Callable[..., LocalServer], gguf: Path) -> None:
     with standin(n_ctx=4096, threads=3) as server:
         argv = _get_json(f"http://127.0.0.1:{server.port}/standin/argv")
