@@ -153,12 +153,23 @@ def _guard(fn: Callable[[], T]) -> T:
         _fail(f"internal error: {type(error).__name__}: {error} (rerun with --debug)", 1)
 
 
+def _mode_for(path: Path) -> int:
+    """The existing file's mode, or what open() would give a new one under the umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def write_atomic(path: Path, data: str) -> None:
     """Write via a temp file and rename, so a crash never leaves half a file."""
     path = path.expanduser()
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
+        os.fchmod(fd, _mode_for(path))  # mkstemp makes 0600; keep what a plain write gives
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(data)
             handle.flush()

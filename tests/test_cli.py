@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from summarizer.cli import app
+from summarizer.cli import app, write_atomic
 from tests.conftest import ROOT, SAMPLE
 from tests.fake_openai import FakeOpenAI, Reply, tool_call_reply
 from tests.test_pipeline import ARTICLE, GOOD, SECRET
@@ -77,6 +78,22 @@ def test_stdin_and_output_file(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     assert json.loads(out.read_text())["meta"]["article_chars"] == len(ARTICLE)
     left = [p.name for p in tmp_path.iterdir() if p.name != "cache"]  # cache: SUMMARIZER_CACHE_DIR
     assert left == ["out.json"]  # no temp file left
+
+
+def test_output_file_gets_the_usual_permissions(tmp_path: Path) -> None:
+    """Atomic writes go through mkstemp (0600); the result must not stay private."""
+    umask = os.umask(0o022)
+    try:
+        fresh = tmp_path / "fresh.json"
+        write_atomic(fresh, "{}")
+        assert fresh.stat().st_mode & 0o777 == 0o644
+        shared = tmp_path / "shared.json"
+        shared.write_text("old")
+        shared.chmod(0o664)
+        write_atomic(shared, "{}")
+        assert shared.stat().st_mode & 0o777 == 0o664
+    finally:
+        os.umask(umask)
 
 
 @pytest.mark.parametrize(
