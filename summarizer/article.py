@@ -27,30 +27,64 @@ only whitespace        ``the article is only whitespace``
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import stat
 import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
+from summarizer.clean import Cleaned, Removal, clean_text
 from summarizer.errors import InputError
 
-__all__ = ["Article", "load_article", "read_article_bytes"]
+__all__ = ["Article", "article_from_bytes", "load_article", "read_article_bytes"]
 
 
 @dataclass(frozen=True)
 class Article:
-    """The text to summarize, with where it came from."""
+    """The text to summarize, with where it came from.
+
+    After :meth:`cleaned`, ``text`` is what the model sees and is grounded against;
+    ``input_text`` is the text before cleaning, which a result's offsets are moved
+    back into, and ``removed`` says what went, at which input offsets (see
+    :mod:`summarizer.clean`).
+    """
 
     text: str
     source: str = "<text>"
     title: str | None = None
+    kind: Literal["text", "html", "url"] = "text"
+    url: str | None = None
+    author: str | None = None
+    date: str | None = None
+    input_text: str | None = None
+    """The text before cleaning; None until :meth:`cleaned` has run."""
+    removed: tuple[Removal, ...] = ()
 
     @cached_property
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+    def cleaned(self) -> Article:
+        """This article with scraped boilerplate removed (once; a second call does nothing).
+
+        Refuses, like an empty file, an article that was nothing but boilerplate.
+        """
+        if self.input_text is not None:
+            return self
+        result = clean_text(self.text)
+        if not result.text.strip():
+            reasons = ", ".join(sorted({r.reason for r in result.removed}))
+            raise InputError(f"{self.source}: the article is only page furniture ({reasons})")
+        return dataclasses.replace(
+            self, text=result.text, input_text=self.text, removed=result.removed
+        )
+
+    def to_input(self, offset: int) -> int:
+        """The input offset of ``offset`` in ``text`` (the same when nothing was removed)."""
+        return Cleaned(self.text, self.removed).to_input(offset)
 
     @classmethod
     def from_text(
@@ -141,7 +175,11 @@ def read_article_bytes(path: str, *, max_bytes: int, stdin: BinaryIO | None = No
 def load_article(path: str, *, max_bytes: int, stdin: BinaryIO | None = None) -> Article:
     """Read and decode an article file, or stdin for ``-``."""
     data = read_article_bytes(path, max_bytes=max_bytes, stdin=stdin)
-    source = "stdin" if path == "-" else path
+    return article_from_bytes(data, source="stdin" if path == "-" else path)
+
+
+def article_from_bytes(data: bytes, *, source: str, max_bytes: int | None = None) -> Article:
+    """Decode UTF-8 article text, with the same one-line errors as :func:`load_article`."""
     if b"\x00" in data:
         raise InputError(f"{source}: contains NUL bytes; is it a binary file?")
     try:
@@ -155,4 +193,4 @@ def load_article(path: str, *, max_bytes: int, stdin: BinaryIO | None = None) ->
             f"{source}: not UTF-8 text (bad byte at offset {exc.start}); convert it first, "
             "e.g. iconv -f latin1 -t utf-8"
         ) from None
-    return Article.from_text(text, source=source)
+    return Article.from_text(text, source=source, max_bytes=max_bytes)

@@ -2,7 +2,8 @@
 
 A summary may have been edited, produced by another tool, or paired with the
 wrong article: every quote, evidence passage and speaker is located again and
-compared with the offsets the summary recorded.
+compared with the offsets the summary recorded. Give it the article as it was
+given to ``summarize``: offsets point there, even when the model saw a cleaned copy.
 """
 
 from __future__ import annotations

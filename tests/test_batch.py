@@ -344,7 +344,7 @@ def test_discover_reads_files_directories_and_jsonl(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="duplicate id '7'"):
         discover([lines_file, lines_file])
-    with pytest.raises(summarizer.InputError, match=r"no \.txt or \.md files"):
+    with pytest.raises(summarizer.InputError, match=r"no \.txt, \.md or \.html files"):
         discover([folder / "sub"])
 
 

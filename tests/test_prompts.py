@@ -78,7 +78,7 @@ def test_bad_refs_are_config_errors(ref: str) -> None:
 
 
 def test_unknown_prompt_and_version_name_what_exists() -> None:
-    with pytest.raises(ConfigError, match=r"no prompt named 'sumarize'.*known: summarize"):
+    with pytest.raises(ConfigError, match=r"no prompt named 'sumarize'.*known: merge, summarize"):
         load_prompt("sumarize", prompts_dir=PROMPTS)
     with pytest.raises(ConfigError, match=r"no prompt summarize@99 \(have: summarize@1"):
         load_prompt("summarize@99", prompts_dir=PROMPTS)

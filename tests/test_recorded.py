@@ -8,20 +8,31 @@ a changed prompt or schema changes the request body and misses its cassette.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-from summarizer import SummaryResult, asummarize, summarize
+from summarizer import Article, SummaryResult, asummarize, summarize
+from summarizer.clean import clean_text
 from summarizer.cli import app
 from summarizer.verify import verify_summary
 from tests.conftest import RECORD_MODEL, RECORDING, SAMPLE
 
 
-def assert_grounded(result: SummaryResult, text: str) -> None:
-    """Every quote and evidence passage that came back stands at its offsets."""
+def assert_grounded(result: SummaryResult, given: str) -> None:
+    """Every quote and evidence passage that came back stands at its offsets in the
+    article as given (grounding ran on the cleaned text the model saw; the offsets
+    were moved back)."""
+    text = given
+    assert result.meta.article_sha256 == hashlib.sha256(text.encode()).hexdigest()
+    assert result.meta.cleaning is None or result.meta.cleaning.text_sha256 == (
+        hashlib.sha256(clean_text(given).text.encode()).hexdigest()
+    )
+    for removed in result.meta.cleaning.removed if result.meta.cleaning else []:
+        assert given[removed.start : removed.end] == removed.text
     for quote in result.summary.source_quotes:
         assert quote.span is not None
         assert text[quote.span.start : quote.span.end] == quote.text
@@ -47,37 +58,59 @@ def test_sample_article(cassette: Any, recorded_endpoint: dict[str, Any], sample
     if RECORDING:
         return  # what follows is what the recorded model said; a new recording may differ
 
-    # The 1.5B model offered a sentence that is not in the article as a quote ("The
-    # Taliban spokesman said the party was not involved."; the article says "A Taliban
-    # spokesman..."). The re-ask named it; the model "fixed" it into its opposite ("...was
-    # involved."), which grounding rejected too; the third answer repeated the second, so
-    # the loop stopped, the first answer was kept and the quote dropped, by name.
-    assert [a.kind for a in meta.attempts] == ["validation"] * 3
-    errors = [a.error or "" for a in meta.attempts]
-    assert "'The Taliban spokesman said the party was not involved.'" in errors[0]
-    assert "'The Taliban spokesman said the party was involved.'" in errors[1]
-    assert errors[2] == "the same answer as before the re-ask"
-    reask = json.loads(cassette.requests[1].body)["messages"]
-    assert [m["role"] for m in reask] == ["system", "user", "assistant", "user"]
-    assert "The Taliban spokesman said the party was not involved." in reask[3]["content"]
-    assert [(g.items, g.not_found) for g in meta.grounding] == [(8, 1), (8, 1)]
-    assert any("dropped: source_quotes[2].text" in w for w in meta.warnings)
-    assert meta.usage.prompt_tokens == 1283 + 1810 + 2335
+    # The model never saw the scraper's leftovers: the JavaScript notice (which it
+    # quoted in earlier runs), the two repeated image captions and the share buttons.
+    assert meta.cleaning is not None
+    assert [r.reason for r in meta.cleaning.removed] == [
+        "JavaScript notice",
+        "repeated line",
+        "repeated line",
+        "share buttons",
+    ]
+    sent = json.loads(cassette.requests[0].body)["messages"][1]["content"]
+    assert "JavaScript" not in sent and "Shariff" not in sent
+    assert sent.count("A truck in its bed near the rocket attack site") == 1
 
-    # What survived is in the article word for word, at these offsets, with its speaker.
-    quotes = result.summary.source_quotes
+    # The 1.5B model's second fact paraphrased its evidence ("Mr. Pompeo met with
+    # leaders of the Afghan government..."; the article says "State Secretary Mike
+    # Pompeo met with leaders..."). The re-ask named it; the model answered with the
+    # very same JSON, so the loop stopped, and the fact was dropped, by name.
+    assert [a.kind for a in meta.attempts] == ["validation"] * 2
+    errors = [a.error or "" for a in meta.attempts]
+    assert "key_facts[1].evidence[0] = 'Mr. Pompeo met with leaders of the Afghan" in errors[0]
+    assert errors[1] == "the same answer as before the re-ask"
+    assert [(g.items, g.not_found) for g in meta.grounding] == [(4, 1)]
+    assert any(w.startswith("key_facts[1] dropped") for w in meta.warnings)
+    assert meta.usage.prompt_tokens == 1236 + 1687
+
+    # What survived is in the article word for word, at these offsets of the text
+    # the model saw, and no boilerplate is quoted or cited (the earlier recording's
+    # first "evidence" was an image caption).
+    summary = result.summary
+    facts = [
+        (e, s.start, s.end)
+        for f in summary.key_facts
+        for e, s in zip(f.evidence, f.evidence_spans, strict=True)
+        if s
+    ]
+    assert facts == [
+        (
+            "The rocket barrage smashed into Kabul's center, killing at least eight "
+            "civilians, injuring over two dozen.",
+            792,  # offsets in the file as given (140 characters of boilerplate precede)
+            898,
+        )
+    ]
+    quotes = summary.source_quotes
     assert [(q.speaker, q.span.start, q.span.end) for q in quotes if q.span] == [
-        ("Mike Pompeo", 2354, 2521),
-        ("Fawzia Koofi", 2523, 2783),
+        ("Mike Pompeo", 2354, 2521)
     ]
     assert quotes[0].text.startswith("Mr. Pompeo told the Afghan negotiation team. \"I'd be")
-    # Grounding proves the words are there, not that they support the statement: the
-    # first fact's "evidence" is an image caption. Cleaning (a later step) must help here.
-    passages = [e for fact in result.summary.key_facts for e in fact.evidence]
-    assert (
-        passages[0]
-        == "A truck in its bed near the rocket attack site in Kabul, Afghanistan, Saturday"
-    )
+    for words in [q.text for q in quotes] + [e for e, _, _ in facts]:
+        assert "JavaScript" not in words and "share buttons" not in words
+    # Each offset maps back to the input file through meta.cleaning.
+    seen = Article.from_text(sample_text).cleaned()
+    assert sample_text[seen.to_input(2214) :].startswith(quotes[0].text)
 
 
 @pytest.mark.skipif(RECORDING, reason="replays the cassette that the sync test records")
@@ -101,3 +134,76 @@ def test_sample_article_through_the_cli(
     assert out.exit_code == 0, out.output
     result = SummaryResult.model_validate_json(out.stdout)
     assert_grounded(result, sample_text)
+
+
+CHUNKED_CONTEXT = 3000
+"""Small enough that the sample (about 1,200 tokens by the estimate) is read in 3 parts."""
+
+
+@pytest.mark.cassette("kabul-chunked-1.5b")
+def test_sample_article_in_parts(
+    cassette: Any, recorded_endpoint: dict[str, Any], sample_text: str
+) -> None:
+    result = summarize(sample_text, context_tokens=CHUNKED_CONTEXT, **recorded_endpoint)
+    assert_grounded(result, sample_text)  # against the whole article
+    meta = result.meta
+    assert meta.chunks == 3 and meta.chunking is not None
+    assert meta.calls == len(meta.attempts) == len(cassette.data)
+    assert meta.usage.total_tokens == sum(
+        json.loads(response["body"]["string"])["usage"]["total_tokens"]
+        for _, response in cassette.data
+    )
+    if RECORDING:
+        return  # what follows is what the recorded model said; a new recording may differ
+
+    # Three parts of the cleaned text, each after the first starting with the last
+    # paragraph of the one before (the overlap), each read with re-asks of its own.
+    chunking = meta.chunking
+    assert [(c.start, c.end) for c in chunking.chunks] == [(0, 1983), (1749, 3549), (3282, 4998)]
+    assert [c.calls for c in chunking.chunks] == [3, 3, 2]
+    assert meta.calls == 3 + 3 + 2 + 2  # and two for the merge
+    assert sum(c.usage.total_tokens or 0 for c in chunking.chunks) < meta.usage.total_tokens
+    # Part 2 was never grounded: the model wrote "U. S." where the article has "U.S."
+    # and reworded Mr. Pompeo's words into a quote; after 3 answers it is left out, by name.
+    assert (
+        "part 2/3 gave no grounded summary and is left out: "
+        "no key fact could be grounded in the article"
+    ) in meta.warnings
+    assert (chunking.chunks[1].key_facts, chunking.chunks[1].key_facts_kept) == (0, 0)
+    # The merge (merge@1) got the two grounded parts as JSON data, shortened to fit in
+    # 3,000 tokens, and said so.
+    merge_requests = [
+        json.loads(r.body)["messages"]
+        for r in cassette.requests
+        if json.loads(r.body)["messages"][0]["content"].startswith("You merge")
+    ]
+    assert len(merge_requests) == 2
+    assert "The article was read in 2 parts" in merge_requests[0][1]["content"]
+    assert meta.warnings[0].startswith("the part summaries were shortened to fit the merge call")
+    assert (chunking.merge_prompt.name, chunking.merged_by) == ("merge", "model")
+    # Its second fact cited a part's statement as evidence; re-asked, it answered the same,
+    # so that fact was dropped. Part 3 then had no fact in the merged answer, so its first
+    # came back, with a warning: no part is silently lost.
+    summary = result.summary
+    assert summary.headline == "Rocket attack in Kabul, Taliban strikes again"
+    assert [f.statement for f in summary.key_facts] == [
+        "A rocket barrage smashed into Kabul's center, killing at least eight civilians, "
+        "injuring over two dozen.",
+        "A burning truck was discovered near the presidential inauguration site in Kabul, "
+        "indicating it was used to launch ammunition.",
+    ]
+    assert meta.warnings[-1].startswith("part 3/3: none of its 2 key fact(s) was in the merged")
+    assert [c.key_facts_kept for c in chunking.chunks] == [1, 0, 1]
+    # Quotes, grounded against the whole article: the merge's two, then the part quote it
+    # left out (its invented speaker "Amirid Ahmad Amiri" was removed in part 3).
+    assert [(q.speaker, q.span.start, q.span.end) for q in summary.source_quotes if q.span] == [
+        (None, 792, 898),
+        ("Farid Ahmad Amiri", 4245, 4262),
+        (None, 4277, 4431),
+    ]
+    assert [p.name for p in summary.parties] == [
+        "Mike Pompeo",
+        "Afghan government",
+        "Taliban",
+        "Qatar",
+    ]

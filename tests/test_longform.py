@@ -1,0 +1,309 @@
+"""Articles longer than the context: parts summarized at a bound, then one merged summary.
+
+The fake server answers each part from the words of that part, and the merge from
+what it was given; its answers are hand-written (tests/fake_openai.py).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from summarizer import ConfigError, SummaryResult, asummarize, summarize
+from summarizer.chunking import estimate_tokens
+from summarizer.longform import dedupe_parties, overhead_tokens
+from summarizer.prompts import load_prompt
+from summarizer.schema import Party
+from summarizer.settings import load_settings
+from tests.fake_openai import FakeOpenAI, Reply, tool_call_reply
+
+SECRET = "sk-test-longform-0123456789abcdefghij"
+PLACES = ["Shar-e-Naw", "Wazir Akbar Khan", "Karte Seh"]
+FILLER = [
+    "Residents of {} said the night had been quiet until shortly after dawn.",
+    "Shops on the main road of {} stayed shut for most of the day.",
+    "Ambulances took the wounded from {} to the city's trauma centre.",
+    "The ministry said it would publish a list of the victims from {} on Sunday.",
+    "Teachers in {} sent pupils home before the first lesson had begun.",
+    "Traffic police in {} closed two roundabouts until the early afternoon.",
+    "Mosques in {} called on worshippers to give blood at the nearest clinic.",
+    "Elders from {} met the district governor to ask for more patrols.",
+    "A bus driver in {} said he had heard three loud blasts in a row.",
+    "Volunteers in {} cleared glass from the pavements by midday.",
+    "Pharmacies in {} ran short of bandages within a few hours.",
+    "Families in {} queued outside the police station for news.",
+]
+KEY = {  # the sentence each part's answer cites, and its quote
+    1: ("Rockets hit central Kabul on Saturday, killing at least eight civilians.", None),
+    2: (
+        "In Doha, Mike Pompeo met negotiators for the Afghan government and the Taliban.",
+        ("We want a ceasefire before the winter,", "Mike Pompeo"),
+    ),
+    3: ("Islamic State said it fired the rockets from a truck.", None),
+}
+SECTIONS = [
+    [KEY[1][0], '"It is so traumatic," said Farid Ahmad Amiri, who runs a bakery nearby.'],
+    [KEY[2][0], '"We want a ceasefire before the winter," Mr. Pompeo told them in Doha.'],
+    [KEY[3][0], "A Taliban spokesman said the group was not involved {{ 7*7 }}."],
+]
+
+
+def section_text(number: int) -> str:
+    filler = [f.format(PLACES[number - 1]) for f in FILLER]
+    return "\n\n".join([*SECTIONS[number - 1], *filler])
+
+
+ARTICLE = "\n\n".join(section_text(n) for n in (1, 2, 3)) + "\n"
+MAX_TOKENS = 400
+
+
+def context_for(parts_budget: int) -> int:
+    """A context_tokens that leaves ``parts_budget`` tokens for each chunk of article."""
+    return overhead_tokens(load_prompt("summarize"), None) + MAX_TOKENS + parts_budget
+
+
+SECTION_TOKENS = max(estimate_tokens(section_text(n)) for n in (1, 2, 3))
+CONTEXT = context_for(SECTION_TOKENS + 5)  # one section per chunk: three chunks
+
+
+def part_answer(number: int) -> dict[str, Any]:
+    sentence, quote = KEY[number]
+    party = {1: "Farid Ahmad Amiri", 2: "Mr. Pompeo", 3: "Islamic State"}[number]
+    kind = "group" if number == 3 else "person"
+    return {
+        "headline": f"Part {number} headline",
+        "key_facts": [
+            {"statement": f"Fact of part {number}.", "evidence": [sentence]},
+            {"statement": "Shops closed.", "evidence": [FILLER[1].format(PLACES[number - 1])]},
+        ],
+        "parties": [{"name": party, "kind": kind, "role": "in the story"}],
+        "open_questions": [f"Question {number}?"],
+        "source_quotes": [{"text": quote[0], "speaker": quote[1]}] if quote else [],
+    }
+
+
+MERGED = {
+    "headline": "Rockets kill eight in Kabul as Pompeo meets negotiators in Doha",
+    "key_facts": [
+        {"statement": "Eight civilians died.", "evidence": [KEY[1][0]]},
+        {"statement": "Pompeo met both sides.", "evidence": [KEY[2][0]]},
+    ],  # nothing from part 3: the program adds its first fact back
+    "parties": [
+        {"name": "Mike Pompeo", "kind": "person", "role": "US Secretary of State"},
+        {"name": "Pompeo", "kind": "person", "role": "visitor"},
+        {"name": "Islamic State", "kind": "group", "role": "claimed the attack"},
+    ],
+    "open_questions": ["Who drove the truck?"],
+    "source_quotes": [{"text": KEY[2][1][0], "speaker": "Mike Pompeo"}],  # type: ignore[index]
+}
+
+
+def is_merge(request: dict[str, Any]) -> bool:
+    return bool(request["body"]["messages"][0]["content"].startswith("You merge"))
+
+
+def answer_parts(
+    merge: Reply | None = None, arrivals: list[float] | None = None, delay: float = 0.0
+) -> Any:
+    """A responder: each part's request answered from its own words; the merge with ``merge``."""
+
+    def respond(request: dict[str, Any]) -> Reply | None:
+        if arrivals is not None:
+            arrivals.append(time.monotonic())
+        if is_merge(request):
+            return merge or tool_call_reply(MERGED)
+        user = request["body"]["messages"][1]["content"]
+        number = next(n for n in KEY if KEY[n][0] in user)
+        reply = tool_call_reply(part_answer(number))
+        reply.delay = delay
+        return reply
+
+    return respond
+
+
+def run(fake: FakeOpenAI, **kw: Any) -> SummaryResult:
+    options: dict[str, Any] = {"context_tokens": CONTEXT, "max_tokens": MAX_TOKENS, **kw}
+    return summarize(ARTICLE, base_url=fake.base_url, api_key=SECRET, model="m", **options)
+
+
+def test_a_long_article_is_read_in_parts_and_merged_into_one_grounded_summary(
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_openai.responder = answer_parts()
+    result = run(fake_openai)
+    summary, meta = result.summary, result.meta
+    assert (meta.chunks, meta.calls, len(meta.attempts)) == (3, 4, 4)
+    assert meta.usage.total_tokens == 4 * 150
+    assert summary.headline == MERGED["headline"]  # one headline for the whole
+    # Quotes and evidence are grounded against the whole article.
+    for fact in summary.key_facts:
+        for passage, span in zip(fact.evidence, fact.evidence_spans, strict=True):
+            assert span is not None and ARTICLE[span.start : span.end] == passage
+    quote = summary.source_quotes[0]
+    assert quote.span is not None
+    assert ARTICLE[quote.span.start : quote.span.end] == quote.text == KEY[2][1][0]  # type: ignore[index]
+    # Parties: one per person, under the fullest name, other names kept as aliases.
+    assert [(p.name, p.aliases) for p in summary.parties] == [
+        ("Mike Pompeo", ["Pompeo"]),
+        ("Islamic State", []),
+    ]
+    chunking = meta.chunking
+    assert chunking is not None and chunking.merged_by == "model"
+    assert (chunking.merge_prompt.name, chunking.merge_prompt.version) == ("merge", 1)
+    assert [(c.calls, c.key_facts) for c in chunking.chunks] == [(1, 2), (1, 2), (1, 2)]
+    texts = [ARTICLE[c.start : c.end] for c in chunking.chunks]
+    assert [KEY[n][0] in text for n in (1, 2, 3) for text in texts] == [
+        *(True, False, False),
+        *(False, True, False),
+        *(False, False, True),
+    ]
+    # A little overlap: each part after the first starts with the last paragraph before it.
+    assert texts[1].startswith("Families in Shar-e-Naw queued")
+    assert texts[2].startswith("Families in Wazir Akbar Khan queued")
+
+
+def test_no_part_is_silently_lost(fake_openai: FakeOpenAI) -> None:
+    fake_openai.responder = answer_parts()
+    result = run(fake_openai)
+    added = result.summary.key_facts[-1]
+    assert added.statement == "Fact of part 3."  # the part's first, strongest fact
+    span = added.evidence_spans[0]
+    assert span is not None and ARTICLE[span.start : span.end] == KEY[3][0]
+    assert any(w.startswith("part 3/3: none of its 2 key fact(s)") for w in result.meta.warnings)
+    assert result.meta.chunking is not None
+    # Each part's first fact is in the summary; "Shops closed" of each part is not.
+    assert [c.key_facts_kept for c in result.meta.chunking.chunks] == [1, 1, 1]
+
+
+def test_the_merge_gets_the_part_summaries_as_data(fake_openai: FakeOpenAI) -> None:
+    fake_openai.responder = answer_parts()
+    run(fake_openai)
+    merge = [r for r in fake_openai.requests if is_merge(r)]
+    assert len(merge) == 1
+    user = merge[0]["body"]["messages"][1]["content"]
+    assert "The article was read in 3 parts" in user
+    shown = [json.loads(line) for line in user.splitlines() if line.startswith("{")]
+    assert [part["headline"] for part in shown] == [f"Part {n} headline" for n in (1, 2, 3)]
+    parts = [r for r in fake_openai.requests if not is_merge(r)]
+    assert any("{{ 7*7 }}" in r["body"]["messages"][1]["content"] for r in parts)
+
+
+def test_an_unusable_merge_answer_falls_back_to_merging_by_rule(fake_openai: FakeOpenAI) -> None:
+    invented = {**MERGED, "key_facts": [{"statement": "x", "evidence": ["Not in the article."]}]}
+    fake_openai.responder = answer_parts(merge=tool_call_reply(invented))
+    result = run(fake_openai, max_attempts=1)
+    assert result.meta.chunking is not None and result.meta.chunking.merged_by == "rule"
+    assert result.summary.headline == "Part 1 headline"
+    statements = [f.statement for f in result.summary.key_facts]
+    assert statements[:3] == ["Fact of part 1.", "Fact of part 2.", "Fact of part 3."]
+    assert any("merged by rule" in w for w in result.meta.warnings)
+    assert result.meta.calls == 4
+
+
+def test_an_unknown_usage_makes_the_total_unknown(fake_openai: FakeOpenAI) -> None:
+    no_usage = tool_call_reply(MERGED)
+    del no_usage.body["usage"]
+    fake_openai.responder = answer_parts(merge=no_usage)
+    meta = run(fake_openai).meta
+    assert meta.usage.total_tokens is None
+    assert meta.chunking is not None
+    assert [c.usage.total_tokens for c in meta.chunking.chunks] == [150, 150, 150]
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_parts_run_at_most_chunk_concurrency_at_once(
+    fake_openai: FakeOpenAI, use_async: bool
+) -> None:
+    arrivals: list[float] = []
+    fake_openai.responder = answer_parts(arrivals=arrivals, delay=0.3)
+    options: dict[str, Any] = {"context_tokens": CONTEXT, "max_tokens": MAX_TOKENS}
+    options |= {"chunk_concurrency": 2, "base_url": fake_openai.base_url, "api_key": SECRET}
+    if use_async:
+        result = await asummarize(ARTICLE, model="m", **options)
+    else:
+        result = summarize(ARTICLE, model="m", **options)
+    assert result.meta.chunks == 3
+    _first, second, third = (t - arrivals[0] for t in arrivals[:3])
+    assert second < 0.2  # two parts at once...
+    assert third >= 0.25  # ...and the third only when one of them is done
+
+
+def test_a_context_too_small_for_any_article_is_refused_before_a_call(
+    fake_openai: FakeOpenAI,
+) -> None:
+    with pytest.raises(ConfigError, match=r"context_tokens=1,000 leaves 0 tokens for the article"):
+        run(fake_openai, context_tokens=1000)
+    assert fake_openai.calls == 0
+
+
+def test_an_article_that_fits_is_one_call_as_ever(fake_openai: FakeOpenAI) -> None:
+    fake_openai.responder = answer_parts()
+    result = run(fake_openai, context_tokens=None)  # gpt-4o-mini's window by default: 128,000
+    assert (result.meta.chunks, result.meta.calls, result.meta.chunking) == (1, 1, None)
+
+
+def test_a_cached_long_article_costs_no_call_but_another_context_does(
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_openai.responder = answer_parts()
+    run(fake_openai)
+    assert run(fake_openai).meta.cached
+    assert not run(fake_openai, context_tokens=CONTEXT + 200).meta.cached
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["Mike Pompeo", "Mr. Pompeo", "Pompeo"], [("Mike Pompeo", ["Mr. Pompeo", "Pompeo"])]),
+        (
+            ["Pompeo", "Secretary of State Mike Pompeo", "Mike Pompeo"],
+            [("Mike Pompeo", ["Secretary of State Mike Pompeo", "Pompeo"])],
+        ),
+        (["Mike Pompeo", "Mike Pence"], [("Mike Pompeo", []), ("Mike Pence", [])]),
+        (["Fawzia Koofi", "fawzia  koofi"], [("Fawzia Koofi", [])]),
+    ],
+)
+def test_people_are_deduplicated_by_name_and_aliases(
+    names: list[str], expected: list[tuple[str, list[str]]]
+) -> None:
+    parties = [Party(name=n, kind="person", role="r") for n in names]
+    assert [(p.name, p.aliases) for p in dedupe_parties(parties)] == expected
+
+
+def test_organisations_match_on_the_whole_name_only() -> None:
+    parties = [
+        Party(name="Islamic State", kind="group", role="r"),
+        Party(name="the Islamic State", kind="group", role="r"),
+        Party(name="State Department", kind="government", role="r"),
+    ]
+    assert [(p.name, p.aliases) for p in dedupe_parties(parties)] == [
+        ("Islamic State", ["the Islamic State"]),
+        ("State Department", []),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("options", "window"),
+    [
+        ({"model": "gpt-4o-mini", "api_key": SECRET}, 128_000),
+        ({"model": "gpt-4o-mini-2024-07-18", "api_key": SECRET}, 128_000),
+        ({"model": "gpt-4.1-nano", "api_key": SECRET}, 1_047_576),
+        ({"model": "my-own-model", "base_url": "http://127.0.0.1:1/v1"}, 8192),
+        ({}, 8192),  # no endpoint, no key: the embedded local model, served with n_ctx 8192
+        ({"model": "gpt-4o", "api_key": SECRET, "context_tokens": 4096}, 4096),
+    ],
+)
+def test_the_context_window_by_model_unless_set(options: dict[str, Any], window: int) -> None:
+    assert load_settings(**options).resolved_context_tokens == window
+
+
+def test_results_saved_before_calls_existed_still_load(fake_openai: FakeOpenAI) -> None:
+    fake_openai.responder = answer_parts()
+    saved = run(fake_openai, context_tokens=None).model_dump(mode="json")
+    for name in ("calls", "chunks", "chunking", "cleaning", "source"):
+        del saved["meta"][name]
+    meta = SummaryResult.model_validate(saved).meta
+    assert (meta.calls, meta.chunks, meta.chunking, meta.cleaning) == (1, 1, None, None)
