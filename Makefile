@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test lint demo clean
+.PHONY: install test lint demo bench clean
 
 $(BIN)/summarizer: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ demo:
 	$(BIN)/pip install -q -e '.[local]'
 	$(BIN)/summarizer models fetch --size 1.5b
 	$(BIN)/summarizer summarize examples/kabul-rocket-attack.txt --format text
+
+# Every benchmark figure beside its aim (benchmarks/README.md); about a minute.
+# BENCH_ARGS=--local adds the embedded local model (minutes; needs the local extra).
+bench: install
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
