@@ -40,10 +40,12 @@ from typing import TYPE_CHECKING, Any
 from summarizer.article import Article, load_article
 from summarizer.cache import ResultCache
 from summarizer.errors import ConfigError, InputError, SummarizerError
+from summarizer.fetch import is_url
 from summarizer.pipeline import _Job, _settings, endpoint
 from summarizer.prompts import Prompt, load_prompt
 from summarizer.schema import SummaryResult, Usage
 from summarizer.settings import Settings
+from summarizer.sources import load_source
 
 if TYPE_CHECKING:
     from summarizer.llm import AsyncLLM
@@ -61,8 +63,8 @@ __all__ = [
 
 log = logging.getLogger("summarizer")
 
-ARTICLE_SUFFIXES = (".txt", ".md")
-"""What a directory given as input contributes: its .txt and .md files (not subfolders)."""
+ARTICLE_SUFFIXES = (".txt", ".md", ".html", ".htm")
+"""What a directory given as input contributes: its text and HTML files (not subfolders)."""
 
 
 @dataclass(frozen=True)
@@ -81,13 +83,26 @@ class BatchItem:
     """Where it came from, for people: a path, or ``file.jsonl:LINE``."""
     problem: str | None = None
     """Why it cannot be used, found while reading the list (a bad JSONL line)."""
+    url: str | None = None
+    """An http(s) URL, fetched when the article's turn comes."""
 
     def __post_init__(self) -> None:
         if not self.source:
-            object.__setattr__(self, "source", str(self.path) if self.path else self.id)
+            named = str(self.path) if self.path else self.url or self.id
+            object.__setattr__(self, "source", named)
 
-    def load(self, max_bytes: int) -> Article:
-        """The article, checked as :func:`summarizer.summarize` checks it; InputError if not."""
+    def load(self, max_bytes: int, settings: Settings | None = None) -> Article:
+        """The article, checked as :func:`summarizer.summarize` checks it; InputError if not.
+
+        With ``settings``, a path or URL is read as ``summarizer summarize`` reads it
+        (HTML extracted, URLs fetched; :func:`summarizer.sources.load_source`).
+        """
+        named = self.url or (str(self.path) if self.path is not None else None)
+        if settings is not None and named and self.problem is None and self.text is None:
+            article = load_source(named, settings)
+            if self.title is not None:
+                article = dataclasses.replace(article, title=self.title)
+            return article
         if self.problem is not None:
             raise InputError(f"{self.source}: {self.problem}", article_id=self.id)
         if self.text is not None:
@@ -101,10 +116,11 @@ class BatchItem:
 
 
 def discover(paths: Iterable[str | Path]) -> list[BatchItem]:
-    """The articles named by ``paths``: files, directories of .txt/.md files, .jsonl files.
+    """The articles named by ``paths``: files, directories, .jsonl files, http(s) URLs.
 
-    A file's id is its path as given (normalised); a directory contributes its
-    ``.txt`` and ``.md`` files, sorted, hidden ones left out; each line of a
+    A file's id is its path as given (normalised), a URL's the URL; a directory
+    contributes its ``.txt``, ``.md``, ``.html`` and ``.htm`` files, sorted, hidden ones
+    left out (HTML is extracted as ``summarizer summarize`` does); each line of a
     ``.jsonl`` file is ``{"id": ..., "text": ..., "title": ...}`` (``id`` defaults to
     ``FILE:LINE``, ``title`` is optional). A line that cannot be used becomes an
     item that fails alone. The same file named twice counts once; two different
@@ -112,6 +128,9 @@ def discover(paths: Iterable[str | Path]) -> list[BatchItem]:
     """
     items: list[BatchItem] = []
     for given in paths:
+        if is_url(str(given)):
+            items.append(BatchItem(id=str(given), url=str(given)))
+            continue
         path = Path(given)
         if path.is_dir():
             files = sorted(
@@ -122,7 +141,7 @@ def discover(paths: Iterable[str | Path]) -> list[BatchItem]:
                 and p.is_file()
             )
             if not files:
-                raise InputError(f"{given}: no .txt or .md files in this directory")
+                raise InputError(f"{given}: no .txt, .md or .html files in this directory")
             items.extend(BatchItem(id=os.path.normpath(p), path=p) for p in files)
         elif path.suffix.lower() == ".jsonl":
             items.extend(_read_jsonl(path))
@@ -502,7 +521,7 @@ class _Runner:
     async def one(self, item: BatchItem) -> BatchResult:
         """Never raises for one article's trouble; only a dead endpoint stops the batch."""
         try:
-            article = item.load(self.settings.max_input_bytes)
+            article = item.load(self.settings.max_input_bytes, self.settings)
             job = _Job.prepare(article, self.settings, item.title, self.prompt)
         except SummarizerError as error:
             return BatchResult(item.id, item.source, error=error, cost_usd=0.0)

@@ -220,7 +220,12 @@ def _main(
 @app.command(epilog=EXIT_CODES_HELP)
 def summarize(
     path: Annotated[
-        str, typer.Argument(help="Article text file, or - for stdin.", metavar="PATH|-")
+        str,
+        typer.Argument(
+            help="Article text file, - for stdin, an HTML file, or an http(s):// URL "
+            "(HTML and URLs need the html extra).",
+            metavar="PATH|-|URL",
+        ),
     ],
     fmt: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="json (for jq), markdown or text.")
@@ -272,14 +277,34 @@ def summarize(
         typer.Option(help="Serve this GGUF file as the local model. Env: SUMMARIZER_GGUF."),
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help=NO_CACHE_HELP)] = False,
+    context_tokens: Annotated[
+        int | None,
+        typer.Option(
+            min=256,
+            help="The model's context window; a longer article is summarized in chunks, then "
+            "merged. Env: SUMMARIZER_CONTEXT_TOKENS. [default: by model, else 8192]",
+        ),
+    ] = None,
+    no_clean: Annotated[
+        bool,
+        typer.Option(
+            "--no-clean",
+            help="Send the text as given: keep repeated lines, banners, share buttons, cookie "
+            "and JavaScript notices. Env: SUMMARIZER_CLEAN=0.",
+        ),
+    ] = False,
 ) -> None:
-    """Summarize one article; quotes and evidence come back with character offsets."""
+    """Summarize one article; quotes and evidence come back with character offsets.
+
+    Offsets point into the text the model saw: the input after scraped boilerplate
+    was removed; meta.cleaning lists what was removed, at its input offsets.
+    """
 
     def run() -> None:
-        from summarizer.article import load_article
         from summarizer.pipeline import summarize as run_summary
         from summarizer.render import render
         from summarizer.settings import load_settings
+        from summarizer.sources import load_source
 
         _add_secret(api_key)
         settings = load_settings(
@@ -295,10 +320,12 @@ def summarize(
             local_model=local_model.value if local_model else None,
             gguf=gguf,
             cache=False if no_cache else None,
+            context_tokens=context_tokens,
+            clean=False if no_clean else None,
         )
         if settings.api_key is not None:
             _add_secret(settings.api_key.get_secret_value())
-        article = load_article(path, max_bytes=settings.max_input_bytes)
+        article = load_source(path, settings)
         result = run_summary(article, settings=settings, title=title)
         for warning in result.meta.warnings:
             logging.getLogger("summarizer").debug("warning kept in meta: %s", warning)
@@ -407,8 +434,8 @@ def batch(
     paths: Annotated[
         list[str],
         typer.Argument(
-            help="Article files, directories of .txt/.md files, .jsonl files of "
-            '{"id", "text", "title"} lines.',
+            help="Article files (text or HTML), directories of .txt/.md/.html files, "
+            'http(s) URLs, .jsonl files of {"id", "text", "title"} lines.',
             metavar="PATH...",
         ),
     ],
@@ -474,6 +501,17 @@ def batch(
         typer.Option(help="Serve this GGUF file as the local model. Env: SUMMARIZER_GGUF."),
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help=NO_CACHE_HELP)] = False,
+    context_tokens: Annotated[
+        int | None,
+        typer.Option(
+            min=256,
+            help="The model's context window; longer articles are summarized in chunks, then "
+            "merged. [default: by model, else 8192]",
+        ),
+    ] = None,
+    no_clean: Annotated[
+        bool, typer.Option("--no-clean", help="Send each text as given, boilerplate and all.")
+    ] = False,
 ) -> None:
     """Summarize many articles at once, with progress on stderr and a resumable JSONL file.
 
@@ -500,6 +538,8 @@ def batch(
             local_model=local_model.value if local_model else None,
             gguf=gguf,
             cache=False if no_cache else None,
+            context_tokens=context_tokens,
+            clean=False if no_clean else None,
         )
         if settings.api_key is not None:
             _add_secret(settings.api_key.get_secret_value())
@@ -652,7 +692,11 @@ def verify(
         Path, typer.Argument(help="A saved result or summary (JSON).", metavar="SUMMARY.json")
     ],
     article_file: Annotated[
-        str, typer.Argument(help="The article it summarizes.", metavar="ARTICLE")
+        str,
+        typer.Argument(
+            help="The article it summarizes, as given to summarize (text, HTML file or URL).",
+            metavar="ARTICLE",
+        ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
 ) -> None:
@@ -661,14 +705,16 @@ def verify(
     def run() -> int:
         import json
 
-        from summarizer.article import load_article, read_article_bytes
+        from summarizer.article import read_article_bytes
         from summarizer.settings import load_settings
+        from summarizer.sources import load_source
         from summarizer.verify import parse_saved, verify_summary
 
-        limit = load_settings().max_input_bytes
+        settings = load_settings()
+        limit = settings.max_input_bytes
         raw = read_article_bytes(str(summary_file), max_bytes=limit)
         summary, recorded_sha = parse_saved(raw.decode("utf-8", "replace"), str(summary_file))
-        article = load_article(article_file, max_bytes=limit)
+        article = load_source(article_file, settings)  # offsets point into it, as given
         checks = verify_summary(summary, article.text)
         if recorded_sha is not None and recorded_sha != article.sha256:
             typer.echo(
@@ -686,6 +732,114 @@ def verify(
         bad = [c for c in checks if not c.ok]
         typer.echo(f"{len(checks) - len(bad)} of {len(checks)} found at their offsets", err=True)
         return 1 if bad else 0
+
+    code = _guard(run)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command(
+    "eval",
+    epilog="Exit codes: 0 every article summarized, 1 an article failed, 2 usage, configuration "
+    "or a bad checklist, 3 no usable input, 4 the endpoint could not be started.",
+)
+def eval_command(
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Article files or directories of .txt/.md files; a NAME.checklist.json beside "
+            "an article is scored too.",
+            metavar="PATH",
+        ),
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON, not a table.")
+    ] = False,
+    model: Annotated[
+        str | None, typer.Option(help="Model name. Env: SUMMARIZER_MODEL. [default: gpt-4o-mini]")
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible endpoint. Env: OPENAI_BASE_URL.")
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(help="API key; prefer the env var OPENAI_API_KEY.", show_default=False),
+    ] = None,
+    prompt: Annotated[
+        str | None, typer.Option(help="Prompt NAME or NAME@VERSION. [default: latest summarize]")
+    ] = None,
+    mode: Annotated[
+        ModeChoice | None, typer.Option(help="instructor mode. [default: tools]")
+    ] = None,
+    max_attempts: Annotated[
+        int | None,
+        typer.Option(min=1, max=10, help="Answers tried, re-asks included. [default: 3]"),
+    ] = None,
+    on_ungrounded: Annotated[
+        OnUngrounded | None,
+        typer.Option(help="When attempts run out: drop ungrounded items or fail. [default: drop]"),
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(help="Cap on each answer's tokens. [default: 1500]")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds for one HTTP request. [default: 180]")
+    ] = None,
+    local_model: Annotated[
+        LocalSize | None,
+        typer.Option(help="Local model size when no endpoint or key is set. [default: 1.5b]"),
+    ] = None,
+    gguf: Annotated[
+        Path | None,
+        typer.Option(help="Serve this GGUF file as the local model. Env: SUMMARIZER_GGUF."),
+    ] = None,
+    use_cache: Annotated[
+        bool,
+        typer.Option(
+            "--cache",
+            help="Reuse cached results (their tokens and latency are those of the stored run). "
+            "Off by default: eval measures fresh calls.",
+        ),
+    ] = False,
+) -> None:
+    """Summarize each article and measure the result: schema-valid first answers, calls,
+    grounding before and after re-asks, numbers not in the article, checklist recall of
+    facts and quotes, tokens and latency (definitions: summarizer/eval.py)."""
+
+    def run() -> int:
+        import json
+
+        from summarizer.eval import as_json as eval_json
+        from summarizer.eval import format_table, run_eval
+        from summarizer.settings import load_settings
+
+        _add_secret(api_key)
+        settings = load_settings(
+            model=model,
+            base_url=base_url,
+            api_key=api_key,
+            prompt=prompt,
+            mode=mode.value if mode else None,
+            max_attempts=max_attempts,
+            on_ungrounded=on_ungrounded.value if on_ungrounded else None,
+            max_tokens=max_tokens,
+            timeout=timeout,
+            local_model=local_model.value if local_model else None,
+            gguf=gguf,
+            cache=use_cache,
+        )
+        if settings.api_key is not None:
+            _add_secret(settings.api_key.get_secret_value())
+        reports = run_eval(
+            paths,
+            settings,
+            on_article=lambda r: typer.echo(f"summarizer: evaluated {r.id}", err=True),
+        )
+        if as_json:
+            typer.echo(json.dumps(eval_json(reports), indent=2))
+        else:
+            sys.stdout.write(format_table(reports))
+        return 0 if all(r.ok for r in reports) else 1
 
     code = _guard(run)
     if code:

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -43,7 +45,6 @@ _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
 _TRANSLATE = str.maketrans(
     {**dict.fromkeys(_QUOTES, "'"), **dict.fromkeys(_DQUOTES, '"'), **dict.fromkeys(_DASHES, "-")}
 )
-_SPACE_RUN = re.compile(r"\s+")
 _ELLIPSIS = re.compile(r"\s*\.\.\.\s*")
 _WRAPPING_QUOTES = {"'": "'", '"': '"'}
 
@@ -57,37 +58,78 @@ class Located:
     fragments: tuple[tuple[int, int], ...] = ()
 
 
-def _nfkc(text: str) -> tuple[str, list[int] | None]:
-    """NFKC per character, with a map from each output char to its input index."""
+class _Offsets:
+    """A map from normalised offsets back to original ones, stored as the points where
+    the difference between the two changes (a bisect per lookup), so that an article of
+    100,000 characters costs a few thousand entries, not a list of 100,000."""
+
+    def __init__(self) -> None:
+        self._starts = [0]
+        self._shifts = [0]
+
+    def add(self, out: int, orig: int) -> None:
+        """From output offset ``out`` on, the original offset is ``orig + (k - out)``."""
+        shift = orig - out
+        if self._starts[-1] == out:
+            self._shifts[-1] = shift
+            if len(self._shifts) > 1 and self._shifts[-2] == shift:
+                self._starts.pop()
+                self._shifts.pop()
+        elif self._shifts[-1] != shift:
+            self._starts.append(out)
+            self._shifts.append(shift)
+
+    def __getitem__(self, k: int) -> int:
+        return k + self._shifts[bisect_right(self._starts, k) - 1]
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+_SPACE_CHANGE = re.compile(r"\s{2,}|[^\S ]")  # what rule 4 changes: a lone space stays
+
+
+def _nfkc(text: str) -> tuple[str, _Offsets | None]:
+    """NFKC per character (ASCII needs none), with the map back to the input."""
     if unicodedata.is_normalized("NFKC", text):
         return text, None
-    out: list[str] = []
-    index: list[int] = []
-    for i, ch in enumerate(text):
-        norm = unicodedata.normalize("NFKC", ch)
-        out.append(norm)
-        index.extend([i] * len(norm))
-    return "".join(out), index
-
-
-def _normalize_with_map(text: str) -> tuple[str, list[int]]:
-    """Apply every rule; ``index[k]`` is the original offset of output char ``k``."""
-    nfkc, nfkc_index = _nfkc(text)
-    mapped = nfkc.translate(_TRANSLATE)
     pieces: list[str] = []
-    index: list[int] = []
-    pos = 0
-    for match in _SPACE_RUN.finditer(mapped):
+    offsets = _Offsets()
+    pos = out = 0
+    for match in _NON_ASCII.finditer(text):
+        pieces.append(text[pos : match.start()])
+        out += match.start() - pos
+        for i in range(match.start(), match.end()):
+            norm = unicodedata.normalize("NFKC", text[i])
+            pieces.append(norm)
+            if len(norm) != 1:
+                for j in range(len(norm)):
+                    offsets.add(out + j, i)
+                offsets.add(out + len(norm), i + 1)
+            out += len(norm)
+        pos = match.end()
+    pieces.append(text[pos:])
+    return "".join(pieces), offsets
+
+
+def _normalize_with_map(text: str) -> tuple[str, Callable[[int], int]]:
+    """Apply every rule; ``index(k)`` is the original offset of output char ``k``."""
+    nfkc, nfkc_offsets = _nfkc(text)
+    mapped = nfkc.translate(_TRANSLATE)
+    spaces = _Offsets()
+    pieces: list[str] = []
+    pos = out = 0
+    for match in _SPACE_CHANGE.finditer(mapped):
+        out += match.start() - pos
         pieces.append(mapped[pos : match.start()])
-        index.extend(range(pos, match.start()))
         pieces.append(" ")
-        index.append(match.start())
+        spaces.add(out, match.start())
+        spaces.add(out + 1, match.end())
+        out += 1
         pos = match.end()
     pieces.append(mapped[pos:])
-    index.extend(range(pos, len(mapped)))
-    if nfkc_index is not None:
-        index = [nfkc_index[k] for k in index]
-    return "".join(pieces), index
+    if nfkc_offsets is None:
+        return "".join(pieces), spaces.__getitem__
+    first = nfkc_offsets
+    return "".join(pieces), lambda k: first[spaces[k]]
 
 
 def normalize(text: str) -> str:
@@ -114,8 +156,8 @@ class SourceIndex:
 
     def _span(self, start: int, end: int) -> tuple[int, int]:
         """Original offsets of normalised ``[start, end)``."""
-        last = self._index[end - 1]
-        return self._index[start], last + 1
+        last = self._index(end - 1)
+        return self._index(start), last + 1
 
     def _find(self, needle: str, haystack: str, start: int = 0) -> tuple[int, int] | None:
         at = haystack.find(needle, start)

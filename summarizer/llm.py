@@ -32,7 +32,9 @@ import email.utils
 import json
 import logging
 import random
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -597,6 +599,32 @@ class _Base:
         return ModelError(f"{where}: {described}", **kwargs)
 
 
+_CLIENTS: OrderedDict[tuple[tuple[str, Any], ...], openai.OpenAI] = OrderedDict()
+_CLIENTS_LOCK = threading.Lock()
+_MAX_CLIENTS = 8
+
+
+def _shared_client(kwargs: dict[str, Any]) -> openai.OpenAI:
+    """One sync client per endpoint, key and timeout, kept for the process (the last 8).
+
+    A new client costs about 20 ms (httpx loads the CA store for its SSL context)
+    and opens new connections: per ``summarize()`` call that was most of this
+    program's overhead over bare instructor (benchmarks/README.md). Sync clients
+    are thread-safe; an evicted one is closed.
+    """
+    key = tuple(sorted(kwargs.items()))
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(key)
+        if client is not None:
+            _CLIENTS.move_to_end(key)
+            return client
+        client = _CLIENTS[key] = openai.OpenAI(**kwargs)
+        while len(_CLIENTS) > _MAX_CLIENTS:
+            _, evicted = _CLIENTS.popitem(last=False)
+            evicted.close()
+        return client
+
+
 _CAUGHT = (
     openai.OpenAIError,
     InstructorRetryException,
@@ -620,11 +648,11 @@ class LLM(_Base):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(settings, clock)
-        self._client = openai.OpenAI(**self._client_kwargs)
+        self._client = _shared_client(self._client_kwargs)
         self._sleep = sleep
 
     def close(self) -> None:
-        self._client.close()
+        """Nothing to release: the client (and its connections) is shared, see _shared_client."""
 
     def extract(
         self,

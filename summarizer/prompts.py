@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,11 @@ _FILE = re.compile(r"^v(\d+)\.j2$")
 _REF = re.compile(r"^(?P<name>[a-z][a-z0-9_-]*)(?:@v?(?P<version>\d+))?$")
 
 
+@lru_cache(maxsize=1)
 def default_prompts_dir() -> Path:
-    """Installed wheels carry ``summarizer/_prompts``; a source checkout has ``prompts/``."""
+    """Installed wheels carry ``summarizer/_prompts``; a source checkout has ``prompts/``.
+
+    Found once: resolving the path costs more than the rest of loading a prompt."""
     here = Path(__file__).resolve().parent
     packaged = here / "_prompts"
     return packaged if packaged.is_dir() else here.parent / "prompts"
@@ -74,13 +77,9 @@ class Prompt:
     def sha256(self) -> str:
         return hashlib.sha256(self.source.encode("utf-8")).hexdigest()
 
-    @cached_property
+    @property
     def _template(self) -> Any:
-        from jinja2 import StrictUndefined
-        from jinja2.sandbox import SandboxedEnvironment
-
-        env = SandboxedEnvironment(undefined=StrictUndefined, trim_blocks=True, autoescape=False)
-        return env.from_string(_body(self.source))
+        return _compile(self.source)
 
     def render(self, **variables: Any) -> list[dict[str, str]]:
         """Chat messages for this prompt; variables are data, never template source."""
@@ -94,6 +93,16 @@ class Prompt:
             content = "".join(block(context))
             messages.append({"role": role, "content": content})
         return messages
+
+
+@lru_cache(maxsize=32)
+def _compile(source: str) -> Any:
+    """A template compiled once per text (2-3 ms each; every ``summarize()`` loads its prompt)."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(undefined=StrictUndefined, trim_blocks=True, autoescape=False)
+    return env.from_string(_body(source))
 
 
 def _split_front_matter(source: str, path: Path) -> tuple[dict[str, str], str]:

@@ -31,6 +31,9 @@ __all__ = [
     "SCHEMA_VERSION",
     "ArticleSummary",
     "Attempt",
+    "ChunkInfo",
+    "Chunking",
+    "Cleaning",
     "GroundingCheck",
     "GroundingPolicy",
     "KeyFact",
@@ -38,6 +41,8 @@ __all__ = [
     "Party",
     "PartyKind",
     "PromptInfo",
+    "RemovedText",
+    "SourceInfo",
     "SourceQuote",
     "Span",
     "SummaryResult",
@@ -94,6 +99,11 @@ class Party(BaseModel):
     name: str = Field(description="Name as written in the article.")
     kind: PartyKind
     role: str = Field(description="Their part in this story, a few words.")
+    aliases: SkipJsonSchema[list[str]] = Field(
+        default_factory=list,
+        description="Other names for the same party in the article (filled in when chunk "
+        "summaries are merged; never asked of the model).",
+    )
 
 
 class SourceQuote(BaseModel):
@@ -360,6 +370,65 @@ class GroundingCheck(BaseModel):
     not_found: int
 
 
+class RemovedText(BaseModel):
+    """Characters of the input that the model did not see: ``input[start:end] == text``."""
+
+    start: int
+    end: int
+    text: str
+    reason: str
+
+
+class Cleaning(BaseModel):
+    """How the text the model saw differs from the article as given.
+
+    Grounding ran against the cleaned text; every offset in the result has been
+    moved back to the article as given (``meta.article_sha256``), so ``removed``
+    lists input offsets too.
+    """
+
+    text_sha256: str = Field(description="sha256 of the cleaned text the model saw.")
+    text_chars: int
+    removed: list[RemovedText]
+
+
+class SourceInfo(BaseModel):
+    """Where the article came from, when it was HTML or a URL."""
+
+    kind: Literal["text", "html", "url"] = "text"
+    url: str | None = None
+    title: str | None = None
+    author: str | None = None
+    date: str | None = None
+
+
+class ChunkInfo(BaseModel):
+    """One part of a long article, summarized on its own before the merge."""
+
+    start: int
+    end: int
+    tokens_estimated: int
+    calls: int
+    usage: Usage
+    key_facts: int = Field(description="Key facts the chunk's summary had.")
+    key_facts_kept: int = Field(description="Of those, how many the merged summary has.")
+
+
+class Chunking(BaseModel):
+    """How a long article was split, and the merge that made one summary of its parts."""
+
+    context_tokens: int
+    article_tokens_estimated: int
+    chunk_budget_tokens: int
+    estimate: str = Field(description="How tokens were counted (no tokenizer: see chunking.py).")
+    chunks: list[ChunkInfo]
+    merge_prompt: PromptInfo
+    merged_by: Literal["model", "rule"] = Field(
+        description="rule: the merge answer could not be used, so the parts were merged by "
+        "rule (facts in turn from each part, parties and quotes deduplicated)."
+    )
+
+
 class Meta(BaseModel):
     """How a summary was made: enough to reproduce it and to account for it."""
 
@@ -389,6 +458,25 @@ class Meta(BaseModel):
         default_factory=list, description="One entry per schema-valid answer, in order."
     )
     warnings: list[str] = Field(default_factory=list)
+    calls: int = Field(
+        default=0, description="HTTP calls made, every chunk and the merge included."
+    )
+    chunks: int = Field(default=1, description="Parts the article was split into (1: none).")
+    chunking: Chunking | None = None
+    cleaning: Cleaning | None = Field(
+        default=None,
+        description="Lines removed before the model saw the text (offsets still point "
+        "into the article as given). None: nothing was removed.",
+    )
+    source: SourceInfo | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _calls_default(cls, data: Any) -> Any:
+        """Results saved before ``calls`` existed: one call per attempt."""
+        if isinstance(data, dict) and "calls" not in data:
+            data = {**data, "calls": len(data.get("attempts") or [])}
+        return data
 
 
 class SummaryResult(BaseModel):

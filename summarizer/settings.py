@@ -7,7 +7,9 @@ With neither an endpoint nor a key, the embedded local model is used.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -18,8 +20,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from summarizer.errors import ConfigError
 
 __all__ = [
+    "CONTEXT_TOKENS",
     "DEFAULT_HOSTED_MODEL",
     "DEFAULT_PRICES",
+    "LOCAL_CONTEXT_TOKENS",
     "LocalSize",
     "Mode",
     "OnUngrounded",
@@ -38,6 +42,18 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "gpt-4.1": (2.00, 8.00),
     "gpt-4.1-mini": (0.40, 1.60),
     "gpt-4.1-nano": (0.10, 0.40),
+}
+LOCAL_CONTEXT_TOKENS = 8192
+"""The window the embedded local model is served with (``--n_ctx`` in local.py)."""
+CONTEXT_TOKENS: dict[str, int] = {
+    # Context windows by model; `context_tokens` overrides. Unknown models: 8192.
+    "gpt-4o-mini": 128_000,
+    "gpt-4o": 128_000,
+    "gpt-4.1": 1_047_576,
+    "gpt-4.1-mini": 1_047_576,
+    "gpt-4.1-nano": 1_047_576,
+    "qwen2.5-coder-0.5b-instruct": LOCAL_CONTEXT_TOKENS,
+    "qwen2.5-coder-1.5b-instruct": LOCAL_CONTEXT_TOKENS,
 }
 _DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")  # gpt-4o-mini-2024-07-18 costs what gpt-4o-mini does
 
@@ -116,6 +132,36 @@ class Settings(BaseSettings):
     startup_timeout: float = Field(
         default=180.0, gt=0, description="Seconds to wait for the local server to answer."
     )
+    clean: bool = Field(
+        default=True,
+        description="Remove scraped boilerplate (repeated lines, banners, share buttons, "
+        "cookie and JavaScript notices) before the model sees the text.",
+    )
+    context_tokens: int | None = Field(
+        default=None,
+        ge=256,
+        description="The model's context window in tokens; a longer article is split into "
+        "chunks. Default: by model (CONTEXT_TOKENS), else 8192.",
+    )
+    chunk_concurrency: int = Field(
+        default=2, ge=1, le=64, description="Chunks of one long article summarized at once."
+    )
+    fetch_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds for fetching an article URL."
+    )
+    fetch_max_bytes: int = Field(
+        default=5_000_000, ge=1, description="Larger pages are refused while downloading."
+    )
+
+    @property
+    def resolved_context_tokens(self) -> int:
+        """``context_tokens``, else the model's window from the table, else 8192."""
+        if self.context_tokens is not None:
+            return self.context_tokens
+        if self.uses_local_model:
+            return LOCAL_CONTEXT_TOKENS
+        model = self.resolved_model
+        return CONTEXT_TOKENS.get(model) or CONTEXT_TOKENS.get(_DATED.sub("", model)) or 8192
 
     @property
     def models_dir(self) -> Path:
@@ -145,9 +191,31 @@ class Settings(BaseSettings):
         return table.get(model) or table.get(_DATED.sub("", model))
 
 
+_LOADED: dict[Hashable, Settings] = {}
+_MAX_LOADED = 32
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Settings from ``overrides`` (None means not given), then env, then defaults."""
+    """Settings from ``overrides`` (None means not given), then env, then defaults.
+
+    Reading the environment through pydantic-settings costs about 3 ms, which every
+    ``summarize()`` call paid; the same arguments and the same environment give the
+    same settings, so they are built once (a copy is returned each time).
+    """
     given = {k: v for k, v in overrides.items() if v is not None}
+    key: Hashable = (tuple(sorted(given.items())), tuple(sorted(os.environ.items())))
+    try:
+        known = _LOADED.get(key)
+    except TypeError:  # an unhashable value (a dict of prices): build it every time
+        return _build_settings(given)
+    if known is None:
+        if len(_LOADED) >= _MAX_LOADED:
+            _LOADED.clear()
+        known = _LOADED[key] = _build_settings(given)
+    return known.model_copy()
+
+
+def _build_settings(given: dict[str, Any]) -> Settings:
     try:
         return Settings(**given)
     except ValidationError as exc:

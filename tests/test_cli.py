@@ -140,7 +140,11 @@ def test_schema_prints_what_the_model_fills_in() -> None:
 def test_prompts_list_and_show() -> None:
     listed = runner.invoke(app, ["prompts", "list"])
     assert listed.exit_code == 0
-    assert listed.stdout.startswith("summarize@1\treleased\t")
+    lines = listed.stdout.splitlines()
+    assert [line.split("\t")[:2] for line in lines] == [
+        ["merge@1", "released"],
+        ["summarize@1", "released"],
+    ]
     shown = runner.invoke(app, ["prompts", "show", "summarize@1"])
     assert shown.stdout == (ROOT / "prompts" / "summarize" / "v1.j2").read_text("utf-8")
 

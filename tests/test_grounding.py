@@ -106,3 +106,40 @@ def test_index_reuse_returns_same_answers() -> None:
     for quote in ("Security trust is gone", "KABUL - Officials", "nowhere to be seen"):
         direct = locate(quote, ARTICLE)
         assert index.locate(quote) == direct
+
+
+def _every_offset(text: str) -> tuple[str, list[int]]:
+    """The rules applied one character at a time: the plain reference for the index's map."""
+    out: list[str] = []
+    where: list[int] = []
+    for i, ch in enumerate(text):
+        for norm in normalize(ch) if not ch.isspace() else " ":
+            if norm == " " and out and out[-1] == " " and where and text[where[-1]].isspace():
+                continue  # a run of whitespace is one space, at the run's first character
+            out.append(norm)
+            where.append(i)
+    return "".join(out), where
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_offsets_map_back_through_every_rule_at_once(seed: int) -> None:
+    """The index keeps only where offsets shift (a long article costs little); every
+    located passage still ends exactly on the article's own characters."""
+    import random
+
+    rng = random.Random(seed)
+    alphabet = [*"ab c.\n\t", "  ", "\u00a0", "\u2026", "\ufb01", "\uff21", "\u2019", "\u2014"]
+    text = "".join(rng.choice(alphabet) for _ in range(400))
+    norm, where = _every_offset(text)
+    assert normalize(text) == norm
+    index = SourceIndex(text)
+    for _ in range(50):
+        start = rng.randrange(len(norm))
+        end = min(len(norm), start + rng.randint(1, 30))
+        passage = norm[start:end]
+        if not passage.strip() or not passage[0].isalnum() or passage != passage.strip():
+            continue
+        found = index.locate(passage)
+        assert found is not None
+        first = norm.find(passage)
+        assert (found.start, found.end) == (where[first], where[first + len(passage) - 1] + 1)

@@ -25,6 +25,8 @@ from summarizer import (
     local,
     summarize,
 )
+from summarizer.pipeline import endpoint
+from summarizer.settings import load_settings
 from tests.fake_openai import FakeOpenAI, Reply, tool_call_reply
 
 SECRET = "sk-test-pipeline-0123456789abcdefghij"
@@ -198,6 +200,59 @@ def test_with_no_endpoint_one_local_server_is_started_and_stopped(
     with pytest.raises(ModelError):
         summarize(ARTICLE, gguf=gguf, transport_retries=0, cache=False)  # not the stored one
     assert events[-1] == "stop"  # stopped on error too
+
+
+def test_a_local_model_gets_cpu_sized_timeouts_unless_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    class StandIn:
+        base_url = "http://127.0.0.1:9/v1"
+
+        def __init__(self, *args: object, **kw: object) -> None:
+            pass
+
+        def __enter__(self) -> StandIn:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    monkeypatch.setattr(local, "require_server_extra", lambda: None)
+    monkeypatch.setattr(local, "LocalServer", StandIn)
+    with endpoint(load_settings(gguf=gguf)) as live:
+        assert (live.timeout, live.article_timeout) == (900.0, 2700.0)
+    with endpoint(load_settings(gguf=gguf, timeout=30)) as live:
+        assert (live.timeout, live.article_timeout) == (30.0, 2700.0)
+    with endpoint(load_settings(base_url="http://x/v1")) as hosted:
+        assert hosted.timeout == 180.0
+
+
+def test_offsets_point_into_the_text_as_given_even_after_cleaning(
+    fake_openai: FakeOpenAI,
+) -> None:
+    """Grounding runs on the cleaned text; the caller holds the original."""
+    given = (
+        "Sorry, you need to enable JavaScript to visit this website.\n"
+        "Rockets hit central Kabul.\nA caption.\nThe city was calm by noon.\n"
+        "A caption.\nOfficials counted the damage.\n"
+    )
+    reply = answer(("The city was calm by noon.", None), evidence="Rockets hit central Kabul.")
+    reply["key_facts"].append(
+        {"statement": "Calm, then counting.", "evidence": ["noon. Officials counted"]}
+    )
+    fake_openai.queue(tool_call_reply(reply))
+    result = run(fake_openai, given)
+    quote = result.summary.source_quotes[0]
+    assert quote.span is not None
+    assert given[quote.span.start : quote.span.end] == quote.text
+    first, second = (f.evidence_spans[0] for f in result.summary.key_facts)
+    assert first is not None and given[first.start : first.end] == "Rockets hit central Kabul."
+    # This passage straddles the removed repeat of "A caption.": two fragments around it.
+    assert second is not None and second.fragments is not None
+    assert [given[a:b] for a, b in second.fragments] == ["noon.\n", "Officials counted"]
+    assert result.meta.article_sha256 == hashlib.sha256(given.encode()).hexdigest()
 
 
 def test_saved_json_round_trips_without_regrounding(fake_openai: FakeOpenAI) -> None:
