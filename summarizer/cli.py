@@ -14,7 +14,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -22,6 +22,7 @@ from summarizer.errors import ConfigError, SummarizerError
 
 if TYPE_CHECKING:
     from summarizer.batch import BatchTally
+    from summarizer.settings import Settings
 
 __all__ = ["app", "main"]
 
@@ -84,6 +85,79 @@ class LocalSize(enum.StrEnum):
     default = "1.5b"
 
 
+# The options that summarize, batch and eval share: one definition each.
+ModelOpt = Annotated[
+    str | None, typer.Option(help="Model name. Env: SUMMARIZER_MODEL. [default: gpt-4o-mini]")
+]
+BaseUrlOpt = Annotated[
+    str | None, typer.Option(help="OpenAI-compatible endpoint. Env: OPENAI_BASE_URL.")
+]
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option(help="API key; prefer the env var OPENAI_API_KEY.", show_default=False),
+]
+PromptOpt = Annotated[
+    str | None, typer.Option(help="Prompt NAME or NAME@VERSION. [default: latest summarize]")
+]
+ModeOpt = Annotated[ModeChoice | None, typer.Option(help="instructor mode. [default: tools]")]
+MaxAttemptsOpt = Annotated[
+    int | None,
+    typer.Option(min=1, max=10, help="Answers tried, re-asks included. [default: 3]"),
+]
+OnUngroundedOpt = Annotated[
+    OnUngrounded | None,
+    typer.Option(
+        help="When attempts run out: drop ungrounded items (with warnings) or fail. [default: drop]"
+    ),
+]
+MaxTokensOpt = Annotated[
+    int | None, typer.Option(help="Cap on each answer's tokens. [default: 1500]")
+]
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option(help="Seconds for one HTTP request. [default: 180; 900 for the local model]"),
+]
+LocalModelOpt = Annotated[
+    LocalSize | None,
+    typer.Option(help="Local model size when no endpoint or key is set. [default: 1.5b]"),
+]
+GgufOpt = Annotated[
+    Path | None,
+    typer.Option(help="Serve this GGUF file as the local model. Env: SUMMARIZER_GGUF."),
+]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help=NO_CACHE_HELP)]
+ContextTokensOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=256,
+        help="The model's context window; a longer article is summarized in chunks, then "
+        "merged. Env: SUMMARIZER_CONTEXT_TOKENS. [default: by model, else 8192]",
+    ),
+]
+NoCleanOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-clean",
+        help="Send the text as given: keep repeated lines, banners, share buttons, cookie "
+        "and JavaScript notices. Env: SUMMARIZER_CLEAN=0.",
+    ),
+]
+_SETTING_OPTIONS = (
+    "model",
+    "base_url",
+    "api_key",
+    "prompt",
+    "mode",
+    "max_attempts",
+    "on_ungrounded",
+    "max_tokens",
+    "timeout",
+    "local_model",
+    "gguf",
+    "context_tokens",
+)
+
+
 class _State:
     debug = False
 
@@ -127,6 +201,26 @@ def _add_secret(secret: str | None) -> None:
         for f in handler.filters:
             if isinstance(f, _Redact):
                 f.secrets.append(secret)
+
+
+def _settings(params: dict[str, Any], **fixed: Any) -> Settings:
+    """Settings from a command's shared options (None: not given), then the environment."""
+    from summarizer.settings import load_settings
+
+    given = {
+        name: value.value if isinstance(value, enum.Enum) else value
+        for name, value in params.items()
+        if name in _SETTING_OPTIONS
+    }
+    if params.get("no_cache"):
+        given["cache"] = False
+    if params.get("no_clean"):
+        given["clean"] = False
+    _add_secret(given.get("api_key"))
+    settings = load_settings(**given, **fixed)
+    if settings.api_key is not None:
+        _add_secret(settings.api_key.get_secret_value())
+    return settings
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -219,6 +313,7 @@ def _main(
 
 @app.command(epilog=EXIT_CODES_HELP)
 def summarize(
+    ctx: typer.Context,
     path: Annotated[
         str,
         typer.Argument(
@@ -233,98 +328,34 @@ def summarize(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here (atomically), not stdout.")
     ] = None,
-    model: Annotated[
-        str | None, typer.Option(help="Model name. Env: SUMMARIZER_MODEL. [default: gpt-4o-mini]")
-    ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(help="OpenAI-compatible endpoint. Env: OPENAI_BASE_URL."),
-    ] = None,
-    api_key: Annotated[
-        str | None,
-        typer.Option(help="API key; prefer the env var OPENAI_API_KEY.", show_default=False),
-    ] = None,
-    prompt: Annotated[
-        str | None, typer.Option(help="Prompt NAME or NAME@VERSION. [default: latest summarize]")
-    ] = None,
-    mode: Annotated[
-        ModeChoice | None, typer.Option(help="instructor mode. [default: tools]")
-    ] = None,
-    max_attempts: Annotated[
-        int | None,
-        typer.Option(min=1, max=10, help="Answers tried, re-asks included. [default: 3]"),
-    ] = None,
-    on_ungrounded: Annotated[
-        OnUngrounded | None,
-        typer.Option(
-            help="When attempts run out: drop ungrounded items (with warnings) or fail. "
-            "[default: drop]"
-        ),
-    ] = None,
-    max_tokens: Annotated[
-        int | None, typer.Option(help="Cap on each answer's tokens. [default: 1500]")
-    ] = None,
-    timeout: Annotated[
-        float | None, typer.Option(help="Seconds for one HTTP request. [default: 180]")
-    ] = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    prompt: PromptOpt = None,
+    mode: ModeOpt = None,
+    max_attempts: MaxAttemptsOpt = None,
+    on_ungrounded: OnUngroundedOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    timeout: TimeoutOpt = None,
     title: Annotated[str | None, typer.Option(help="Article title, given to the prompt.")] = None,
-    local_model: Annotated[
-        LocalSize | None,
-        typer.Option(help="Local model size when no endpoint or key is set. [default: 1.5b]"),
-    ] = None,
-    gguf: Annotated[
-        Path | None,
-        typer.Option(help="Serve this GGUF file as the local model. Env: SUMMARIZER_GGUF."),
-    ] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help=NO_CACHE_HELP)] = False,
-    context_tokens: Annotated[
-        int | None,
-        typer.Option(
-            min=256,
-            help="The model's context window; a longer article is summarized in chunks, then "
-            "merged. Env: SUMMARIZER_CONTEXT_TOKENS. [default: by model, else 8192]",
-        ),
-    ] = None,
-    no_clean: Annotated[
-        bool,
-        typer.Option(
-            "--no-clean",
-            help="Send the text as given: keep repeated lines, banners, share buttons, cookie "
-            "and JavaScript notices. Env: SUMMARIZER_CLEAN=0.",
-        ),
-    ] = False,
+    local_model: LocalModelOpt = None,
+    gguf: GgufOpt = None,
+    no_cache: NoCacheOpt = False,
+    context_tokens: ContextTokensOpt = None,
+    no_clean: NoCleanOpt = False,
 ) -> None:
     """Summarize one article; quotes and evidence come back with character offsets.
 
-    Offsets point into the text the model saw: the input after scraped boilerplate
-    was removed; meta.cleaning lists what was removed, at its input offsets.
+    Offsets point into the article as given, even though the model saw a copy with
+    scraped boilerplate removed; meta.cleaning lists what was removed.
     """
 
     def run() -> None:
         from summarizer.pipeline import summarize as run_summary
         from summarizer.render import render
-        from summarizer.settings import load_settings
         from summarizer.sources import load_source
 
-        _add_secret(api_key)
-        settings = load_settings(
-            model=model,
-            base_url=base_url,
-            api_key=api_key,
-            prompt=prompt,
-            mode=mode.value if mode else None,
-            max_attempts=max_attempts,
-            on_ungrounded=on_ungrounded.value if on_ungrounded else None,
-            max_tokens=max_tokens,
-            timeout=timeout,
-            local_model=local_model.value if local_model else None,
-            gguf=gguf,
-            cache=False if no_cache else None,
-            context_tokens=context_tokens,
-            clean=False if no_clean else None,
-        )
-        if settings.api_key is not None:
-            _add_secret(settings.api_key.get_secret_value())
+        settings = _settings(ctx.params)
         article = load_source(path, settings)
         result = run_summary(article, settings=settings, title=title)
         for warning in result.meta.warnings:
@@ -431,6 +462,7 @@ def models_list() -> None:
     "2 usage or configuration, 3 no usable input, 4 the endpoint could not be started."
 )
 def batch(
+    ctx: typer.Context,
     paths: Annotated[
         list[str],
         typer.Argument(
@@ -462,56 +494,20 @@ def batch(
             help="On resume, redo articles whose line says failed, or keep those lines.",
         ),
     ] = True,
-    model: Annotated[
-        str | None, typer.Option(help="Model name. Env: SUMMARIZER_MODEL. [default: gpt-4o-mini]")
-    ] = None,
-    base_url: Annotated[
-        str | None, typer.Option(help="OpenAI-compatible endpoint. Env: OPENAI_BASE_URL.")
-    ] = None,
-    api_key: Annotated[
-        str | None,
-        typer.Option(help="API key; prefer the env var OPENAI_API_KEY.", show_default=False),
-    ] = None,
-    prompt: Annotated[
-        str | None, typer.Option(help="Prompt NAME or NAME@VERSION. [default: latest summarize]")
-    ] = None,
-    mode: Annotated[
-        ModeChoice | None, typer.Option(help="instructor mode. [default: tools]")
-    ] = None,
-    max_attempts: Annotated[
-        int | None,
-        typer.Option(min=1, max=10, help="Answers tried, re-asks included. [default: 3]"),
-    ] = None,
-    on_ungrounded: Annotated[
-        OnUngrounded | None,
-        typer.Option(help="When attempts run out: drop ungrounded items or fail. [default: drop]"),
-    ] = None,
-    max_tokens: Annotated[
-        int | None, typer.Option(help="Cap on each answer's tokens. [default: 1500]")
-    ] = None,
-    timeout: Annotated[
-        float | None, typer.Option(help="Seconds for one HTTP request. [default: 180]")
-    ] = None,
-    local_model: Annotated[
-        LocalSize | None,
-        typer.Option(help="Local model size when no endpoint or key is set. [default: 1.5b]"),
-    ] = None,
-    gguf: Annotated[
-        Path | None,
-        typer.Option(help="Serve this GGUF file as the local model. Env: SUMMARIZER_GGUF."),
-    ] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help=NO_CACHE_HELP)] = False,
-    context_tokens: Annotated[
-        int | None,
-        typer.Option(
-            min=256,
-            help="The model's context window; longer articles are summarized in chunks, then "
-            "merged. [default: by model, else 8192]",
-        ),
-    ] = None,
-    no_clean: Annotated[
-        bool, typer.Option("--no-clean", help="Send each text as given, boilerplate and all.")
-    ] = False,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    prompt: PromptOpt = None,
+    mode: ModeOpt = None,
+    max_attempts: MaxAttemptsOpt = None,
+    on_ungrounded: OnUngroundedOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    timeout: TimeoutOpt = None,
+    local_model: LocalModelOpt = None,
+    gguf: GgufOpt = None,
+    no_cache: NoCacheOpt = False,
+    context_tokens: ContextTokensOpt = None,
+    no_clean: NoCleanOpt = False,
 ) -> None:
     """Summarize many articles at once, with progress on stderr and a resumable JSONL file.
 
@@ -522,27 +518,8 @@ def batch(
 
     def run() -> int:
         from summarizer.batch import BatchTally, discover, summarize_many
-        from summarizer.settings import load_settings
 
-        _add_secret(api_key)
-        settings = load_settings(
-            model=model,
-            base_url=base_url,
-            api_key=api_key,
-            prompt=prompt,
-            mode=mode.value if mode else None,
-            max_attempts=max_attempts,
-            on_ungrounded=on_ungrounded.value if on_ungrounded else None,
-            max_tokens=max_tokens,
-            timeout=timeout,
-            local_model=local_model.value if local_model else None,
-            gguf=gguf,
-            cache=False if no_cache else None,
-            context_tokens=context_tokens,
-            clean=False if no_clean else None,
-        )
-        if settings.api_key is not None:
-            _add_secret(settings.api_key.get_secret_value())
+        settings = _settings(ctx.params)
         items = discover(paths)
         inputs = {Path(p).resolve() for p in paths} | {i.path.resolve() for i in items if i.path}
         if out.resolve() in inputs:
@@ -744,6 +721,7 @@ def verify(
     "or a bad checklist, 3 no usable input, 4 the endpoint could not be started.",
 )
 def eval_command(
+    ctx: typer.Context,
     paths: Annotated[
         list[str],
         typer.Argument(
@@ -755,44 +733,17 @@ def eval_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the figures as JSON, not a table.")
     ] = False,
-    model: Annotated[
-        str | None, typer.Option(help="Model name. Env: SUMMARIZER_MODEL. [default: gpt-4o-mini]")
-    ] = None,
-    base_url: Annotated[
-        str | None, typer.Option(help="OpenAI-compatible endpoint. Env: OPENAI_BASE_URL.")
-    ] = None,
-    api_key: Annotated[
-        str | None,
-        typer.Option(help="API key; prefer the env var OPENAI_API_KEY.", show_default=False),
-    ] = None,
-    prompt: Annotated[
-        str | None, typer.Option(help="Prompt NAME or NAME@VERSION. [default: latest summarize]")
-    ] = None,
-    mode: Annotated[
-        ModeChoice | None, typer.Option(help="instructor mode. [default: tools]")
-    ] = None,
-    max_attempts: Annotated[
-        int | None,
-        typer.Option(min=1, max=10, help="Answers tried, re-asks included. [default: 3]"),
-    ] = None,
-    on_ungrounded: Annotated[
-        OnUngrounded | None,
-        typer.Option(help="When attempts run out: drop ungrounded items or fail. [default: drop]"),
-    ] = None,
-    max_tokens: Annotated[
-        int | None, typer.Option(help="Cap on each answer's tokens. [default: 1500]")
-    ] = None,
-    timeout: Annotated[
-        float | None, typer.Option(help="Seconds for one HTTP request. [default: 180]")
-    ] = None,
-    local_model: Annotated[
-        LocalSize | None,
-        typer.Option(help="Local model size when no endpoint or key is set. [default: 1.5b]"),
-    ] = None,
-    gguf: Annotated[
-        Path | None,
-        typer.Option(help="Serve this GGUF file as the local model. Env: SUMMARIZER_GGUF."),
-    ] = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    prompt: PromptOpt = None,
+    mode: ModeOpt = None,
+    max_attempts: MaxAttemptsOpt = None,
+    on_ungrounded: OnUngroundedOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    timeout: TimeoutOpt = None,
+    local_model: LocalModelOpt = None,
+    gguf: GgufOpt = None,
     use_cache: Annotated[
         bool,
         typer.Option(
@@ -811,25 +762,8 @@ def eval_command(
 
         from summarizer.eval import as_json as eval_json
         from summarizer.eval import format_table, run_eval
-        from summarizer.settings import load_settings
 
-        _add_secret(api_key)
-        settings = load_settings(
-            model=model,
-            base_url=base_url,
-            api_key=api_key,
-            prompt=prompt,
-            mode=mode.value if mode else None,
-            max_attempts=max_attempts,
-            on_ungrounded=on_ungrounded.value if on_ungrounded else None,
-            max_tokens=max_tokens,
-            timeout=timeout,
-            local_model=local_model.value if local_model else None,
-            gguf=gguf,
-            cache=use_cache,
-        )
-        if settings.api_key is not None:
-            _add_secret(settings.api_key.get_secret_value())
+        settings = _settings(ctx.params, cache=use_cache)
         reports = run_eval(
             paths,
             settings,
