@@ -76,7 +76,8 @@ def test_ok_start_serves_alias_and_stops(standin: Callable[..., LocalServer]) ->
 
 @pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux-only")
 def test_a_killed_parent_takes_its_server_along(gguf: Path, tmp_path: Path) -> None:
-    """SIGKILL runs no cleanup in the parent; the server must still not outlive it."""
+    """SIGKILL runs no cleanup in the parent; the server must still not outlive it, even
+    one that ignores SIGTERM (llama.cpp's server finishes a generation first)."""
     pid_file = tmp_path / "server.pid"
     parent = (
         "import sys, time\n"
@@ -86,7 +87,8 @@ def test_a_killed_parent_takes_its_server_along(gguf: Path, tmp_path: Path) -> N
         f"Path({str(pid_file)!r}).write_text(str(server.pid))\n"
         "time.sleep(60)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", parent])
+    env = {**os.environ, "STANDIN_MODE": "stubborn"}
+    proc = subprocess.Popen([sys.executable, "-c", parent], env=env)
     try:
         deadline = time.monotonic() + 20
         while not pid_file.exists() and time.monotonic() < deadline:
