@@ -120,6 +120,10 @@ def redact_secrets(text: str) -> str:
     return _SECRETS.redact(text)
 
 
+_GUARDED = 0
+"""How many loggers existed when the filter was last put on every one that needs it."""
+
+
 def _guard_logs(secret: str | None = None) -> None:
     """Remember ``secret`` and put the filter on every logger that could print it.
 
@@ -127,15 +131,20 @@ def _guard_logs(secret: str | None = None) -> None:
     children, so it goes on each one; this runs again before each call to catch
     loggers that lazily imported modules created since.
     """
+    global _GUARDED
     if secret and len(secret) >= _MIN_SECRET:
         _SECRETS.secrets.add(secret)
     if not _SECRETS.secrets:
         return
-    names = [n for n in list(logging.Logger.manager.loggerDict) if n.split(".")[0] in _LOGGERS]
+    known = logging.Logger.manager.loggerDict
+    if len(known) == _GUARDED:  # no logger was created since the last pass (a hot path)
+        return
+    names = [n for n in list(known) if n.split(".")[0] in _LOGGERS]
     for name in {*_LOGGERS, *names}:
         logger = logging.getLogger(name)
         if _SECRETS not in logger.filters:
             logger.addFilter(_SECRETS)
+    _GUARDED = len(known)
 
 
 def _scrub_value(value: Any, redact: Callable[[str], str]) -> Any:
