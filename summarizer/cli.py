@@ -117,6 +117,13 @@ TimeoutOpt = Annotated[
     float | None,
     typer.Option(help="Seconds for one HTTP request. [default: 180; 900 for the local model]"),
 ]
+ArticleTimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Seconds for one article, every call, wait and re-ask included. "
+        "[default: 600; 2700 for the local model]"
+    ),
+]
 LocalModelOpt = Annotated[
     LocalSize | None,
     typer.Option(help="Local model size when no endpoint or key is set. [default: 1.5b]"),
@@ -152,6 +159,7 @@ _SETTING_OPTIONS = (
     "on_ungrounded",
     "max_tokens",
     "timeout",
+    "article_timeout",
     "local_model",
     "gguf",
     "context_tokens",
@@ -337,6 +345,7 @@ def summarize(
     on_ungrounded: OnUngroundedOpt = None,
     max_tokens: MaxTokensOpt = None,
     timeout: TimeoutOpt = None,
+    article_timeout: ArticleTimeoutOpt = None,
     title: Annotated[str | None, typer.Option(help="Article title, given to the prompt.")] = None,
     local_model: LocalModelOpt = None,
     gguf: GgufOpt = None,
@@ -503,6 +512,7 @@ def batch(
     on_ungrounded: OnUngroundedOpt = None,
     max_tokens: MaxTokensOpt = None,
     timeout: TimeoutOpt = None,
+    article_timeout: ArticleTimeoutOpt = None,
     local_model: LocalModelOpt = None,
     gguf: GgufOpt = None,
     no_cache: NoCacheOpt = False,
@@ -742,6 +752,7 @@ def eval_command(
     on_ungrounded: OnUngroundedOpt = None,
     max_tokens: MaxTokensOpt = None,
     timeout: TimeoutOpt = None,
+    article_timeout: ArticleTimeoutOpt = None,
     local_model: LocalModelOpt = None,
     gguf: GgufOpt = None,
     use_cache: Annotated[

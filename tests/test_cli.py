@@ -118,6 +118,17 @@ def test_errors_are_one_line_with_their_exit_code(
     assert message in lines[0]
 
 
+def test_article_timeout_bounds_one_article_from_the_command_line(
+    fake_openai: FakeOpenAI, article: Path
+) -> None:
+    fake_openai.default = Reply(body={}, delay=2.0)  # every answer far too late
+    args = ["summarize", str(article), *endpoint(fake_openai), "--article-timeout", "0.3"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 4, result.output
+    assert fake_openai.calls == 1  # the request was cut to what was left, and nothing after
+    assert "summarizer: error: " in result.stderr
+
+
 def test_an_endpoint_failure_exits_4(fake_openai: FakeOpenAI, article: Path) -> None:
     fake_openai.queue(Reply(401, {"error": {"message": "bad key"}}))
     result = runner.invoke(
