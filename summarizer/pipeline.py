@@ -332,12 +332,11 @@ def summarize(
     Example::
 
         result = summarize(text, base_url="http://127.0.0.1:8080/v1")
-        seen = Article.from_text(text).cleaned().text  # the text the model saw
         for quote in result.summary.source_quotes:
-            assert seen[quote.span.start : quote.span.end] == quote.text
+            assert text[quote.span.start : quote.span.end] == quote.text
 
-    Offsets point into the text after scraped boilerplate was removed (``clean``;
-    ``meta.cleaning`` lists each removal at its offsets in ``text``).
+    Offsets point into ``text`` as given, though the model saw it with scraped
+    boilerplate removed (``clean``; ``meta.cleaning`` lists each removal).
 
     Arguments left as ``None`` come from ``SUMMARIZER_*``/``OPENAI_*`` environment
     variables, then defaults; ``options`` are any other :class:`Settings` field.
