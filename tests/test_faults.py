@@ -52,7 +52,7 @@ from tests.fake_openai import (
 )
 from tests.test_pipeline import ARTICLE, GOOD, INVENTED
 
-SECRET = "sk-test-faults-0123456789abcdefghijklmnop"
+SECRET = "fake-key-for-tests-faults-0123456789abcd"
 MESSAGES = [
     {"role": "system", "content": "Summarize the article."},
     {"role": "user", "content": ARTICLE},

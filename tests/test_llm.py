@@ -18,7 +18,7 @@ from summarizer.llm import LLM, AsyncLLM, redact_secrets, retry_after_seconds
 from summarizer.settings import Settings, load_settings
 from tests.fake_openai import FakeOpenAI, Reply, empty_choices_reply, refusal_reply, tool_call_reply
 
-SECRET = "sk-test-abcdefghijklmnopqrstuvwxyz012345"
+SECRET = "fake-key-for-tests-llm-abcdefghijklmnop"
 
 
 class Answer(BaseModel):

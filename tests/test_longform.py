@@ -20,7 +20,7 @@ from summarizer.schema import Party
 from summarizer.settings import load_settings
 from tests.fake_openai import FakeOpenAI, Reply, tool_call_reply
 
-SECRET = "sk-test-longform-0123456789abcdefghij"
+SECRET = "fake-key-for-tests-longform-0123456789"
 PLACES = ["Shar-e-Naw", "Wazir Akbar Khan", "Karte Seh"]
 FILLER = [
     "Residents of {} said the night had been quiet until shortly after dawn.",

@@ -29,7 +29,7 @@ from summarizer.pipeline import endpoint
 from summarizer.settings import load_settings
 from tests.fake_openai import FakeOpenAI, Reply, tool_call_reply
 
-SECRET = "sk-test-pipeline-0123456789abcdefghij"
+SECRET = "fake-key-for-tests-pipeline-0123456789"
 ARTICLE = (
     "Rockets hit central Kabul on Saturday, killing at least eight civilians.\n\n"
     '"It\'s so traumatic," said Farid Ahmad Amiri, who runs a bakery nearby.\n'
