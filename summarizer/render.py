@@ -64,9 +64,10 @@ def render_text(result: SummaryResult) -> str:
     out = [s.headline, "=" * min(len(s.headline), 80), "", "Key facts:"]
     for fact in s.key_facts:
         out.append(f"  * {fact.statement}")
-        for span in fact.evidence_spans:
-            if span:
-                out.append(f"      evidence at {_span(span.start, span.end)}")
+        for passage, span in zip(fact.evidence, fact.evidence_spans, strict=False):
+            where = f" {_span(span.start, span.end)}" if span else ""
+            shown = passage if len(passage) <= 100 else passage[:97] + "..."
+            out.append(f"      > {shown}{where}")
     if s.parties:
         out += ["", "Parties:"]
         out += [f"  * {p.name} ({p.kind}): {p.role}" for p in s.parties]

@@ -65,6 +65,8 @@ def test_other_formats(fake_openai: FakeOpenAI, article: Path, fmt: str, expecte
     assert result.exit_code == 0, result.output
     assert expected in result.stdout
     assert "It's so traumatic," in result.stdout
+    start = ARTICLE.index("killing at least eight civilians")
+    assert f"> killing at least eight civilians [{start}:{start + 32}]" in result.stdout
 
 
 def test_stdin_and_output_file(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
