@@ -83,9 +83,9 @@ def test_sample_article(cassette: Any, recorded_endpoint: dict[str, Any], sample
     assert any(w.startswith("key_facts[1] dropped") for w in meta.warnings)
     assert meta.usage.prompt_tokens == 1236 + 1687
 
-    # What survived is in the article word for word, at these offsets of the text
-    # the model saw, and no boilerplate is quoted or cited (the earlier recording's
-    # first "evidence" was an image caption).
+    # What survived is in the article word for word, at these offsets of the file as
+    # given (the model saw it cleaned), and no boilerplate is quoted or cited (the
+    # earlier recording's first "evidence" was an image caption).
     summary = result.summary
     facts = [
         (e, s.start, s.end)
@@ -108,7 +108,7 @@ def test_sample_article(cassette: Any, recorded_endpoint: dict[str, Any], sample
     assert quotes[0].text.startswith("Mr. Pompeo told the Afghan negotiation team. \"I'd be")
     for words in [q.text for q in quotes] + [e for e, _, _ in facts]:
         assert "JavaScript" not in words and "share buttons" not in words
-    # Each offset maps back to the input file through meta.cleaning.
+    # The same place in the cleaned copy the model saw maps to it through to_input.
     seen = Article.from_text(sample_text).cleaned()
     assert sample_text[seen.to_input(2214) :].startswith(quotes[0].text)
 
