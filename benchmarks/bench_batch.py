@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))  # for tests.fake_openai
 from summarizer import summarize_many  # noqa: E402
 from summarizer.batch import BatchTally  # noqa: E402
 from tests.fake_openai import FakeOpenAI, Reply, tool_call_reply  # noqa: E402
-from tests.test_pipeline import ARTICLE, GOOD  # noqa: E402
+from tests.helpers import ARTICLE, GOOD  # noqa: E402
 
 
 def run(fake: FakeOpenAI, articles: int, concurrency: int, out: Path) -> dict[str, object]:
@@ -41,6 +41,7 @@ def run(fake: FakeOpenAI, articles: int, concurrency: int, out: Path) -> dict[st
         base_url=fake.base_url,
         api_key="not-a-key",
         model="fake-model",
+        prompt="summarize@1",  # the fake answers in its shape
     ):
         pass
     wall = time.monotonic() - started

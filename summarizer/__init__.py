@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from summarizer.article import Article
-    from summarizer.batch import BatchItem, BatchResult, asummarize_many, summarize_many
+    from summarizer.batch import (
+        BatchItem,
+        BatchResult,
+        BatchTally,
+        asummarize_many,
+        discover,
+        summarize_many,
+    )
     from summarizer.errors import (
         AuthenticationError,
         ConfigError,
@@ -41,7 +48,7 @@ if TYPE_CHECKING:
         SummaryResult,
         Usage,
     )
-    from summarizer.settings import Settings
+    from summarizer.settings import Settings, SettingsOptions, load_settings
 
 __all__ = [
     "Article",
@@ -50,6 +57,7 @@ __all__ = [
     "AuthenticationError",
     "BatchItem",
     "BatchResult",
+    "BatchTally",
     "ConfigError",
     "InputError",
     "KeyFact",
@@ -61,6 +69,7 @@ __all__ = [
     "PromptInfo",
     "PromptLockError",
     "Settings",
+    "SettingsOptions",
     "SourceQuote",
     "Span",
     "SummarizerError",
@@ -69,6 +78,8 @@ __all__ = [
     "ValidationFailedError",
     "asummarize",
     "asummarize_many",
+    "discover",
+    "load_settings",
     "summarize",
     "summarize_many",
 ]
@@ -77,9 +88,12 @@ __all__ = [
 _HOMES = {
     "Article": "article",
     "asummarize": "pipeline",
-    **dict.fromkeys(["BatchItem", "BatchResult", "asummarize_many", "summarize_many"], "batch"),
+    **dict.fromkeys(
+        ["BatchItem", "BatchResult", "BatchTally", "asummarize_many", "discover", "summarize_many"],
+        "batch",
+    ),
     "summarize": "pipeline",
-    "Settings": "settings",
+    **dict.fromkeys(["Settings", "SettingsOptions", "load_settings"], "settings"),
     **dict.fromkeys(
         [n for n in __all__ if n.endswith("Error")],
         "errors",

@@ -9,7 +9,8 @@
 Underneath it is asyncio: one ``AsyncLLM`` client (AsyncOpenAI + instructor) and one
 endpoint serve every article, so the embedded local model is started once, and
 only when the first article is not in the result cache. Each article goes
-through the same steps as :func:`summarizer.summarize` (``pipeline._Job``).
+through the same steps as :func:`summarizer.summarize` (a ``job.Job``, driven by
+``pipeline.arun``).
 
 The output file holds one JSON line per finished article,
 ``{"id", "source", "ok", "result" | "error"}``, each appended with a single
@@ -28,7 +29,6 @@ import dataclasses
 import json
 import logging
 import os
-import tempfile
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
@@ -41,7 +41,9 @@ from summarizer.article import Article, load_article
 from summarizer.cache import ResultCache
 from summarizer.errors import ConfigError, InputError, SummarizerError
 from summarizer.fetch import is_url
-from summarizer.pipeline import _Job, _settings, endpoint
+from summarizer.files import write_atomic
+from summarizer.job import Job
+from summarizer.pipeline import aendpoint, arun, resolve_settings
 from summarizer.prompts import Prompt, load_prompt
 from summarizer.schema import SummaryResult, Usage
 from summarizer.settings import Settings
@@ -433,18 +435,7 @@ class ResultsFile:
         return kept
 
     def _replace(self, data: bytes) -> None:
-        directory = self.path.parent
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        write_atomic(self.path, data)  # keeps the file's mode (mkstemp alone would make 0600)
 
     def write(self, outcome: BatchResult) -> None:
         """Append one line with a single write, then fsync: a kill leaves whole lines."""
@@ -504,7 +495,7 @@ class _Runner:
         self.settings = settings
         self.cache = cache
         self.prompt = prompt
-        self._stack = contextlib.ExitStack()
+        self._stack = contextlib.AsyncExitStack()
         self._lock = asyncio.Lock()
         self._client: tuple[AsyncLLM, Settings] | None = None
 
@@ -514,15 +505,19 @@ class _Runner:
             if self._client is None:
                 from summarizer.llm import AsyncLLM
 
-                live = self._stack.enter_context(endpoint(self.settings))
+                live = await self._stack.enter_async_context(aendpoint(self.settings))
                 self._client = (AsyncLLM(live), live)
             return self._client
+
+    def _prepare(self, item: BatchItem) -> Job:
+        """Read (a URL fetched, HTML extracted), clean and find: in a worker thread."""
+        article = item.load(self.settings.max_input_bytes, self.settings)
+        return Job.prepare(article, self.settings, item.title, self.prompt)
 
     async def one(self, item: BatchItem) -> BatchResult:
         """Never raises for one article's trouble; only a dead endpoint stops the batch."""
         try:
-            article = item.load(self.settings.max_input_bytes, self.settings)
-            job = _Job.prepare(article, self.settings, item.title, self.prompt)
+            job = await asyncio.to_thread(self._prepare, item)
         except SummarizerError as error:
             return BatchResult(item.id, item.source, error=error, cost_usd=0.0)
         cached = self.cache.get(job.key)
@@ -531,7 +526,7 @@ class _Runner:
         llm, live = await self.client()
         job.settings = live
         try:
-            result = await job.arun(llm)
+            result = await arun(job, llm)
         except SummarizerError as error:
             error.article_id = error.article_id or item.id
             outcome = BatchResult(item.id, item.source, error=error)
@@ -552,7 +547,7 @@ class _Runner:
                 await self._client[0].close()
         finally:
             self._client = None
-            self._stack.close()  # stops a local server
+            await self._stack.aclose()  # stops a local server
 
 
 Item = BatchItem | Article | Path | str | tuple[str, str]
@@ -597,7 +592,7 @@ async def asummarize_many(
         raise ConfigError(f"concurrency must be at least 1, not {concurrency}")
     if budget_tokens is not None and budget_tokens < 0:
         raise ConfigError(f"budget_tokens must not be negative, not {budget_tokens}")
-    resolved = _settings(settings, options)
+    resolved = resolve_settings(settings, options)
     prompt = load_prompt(  # once, and before anything else: a bad prompt fails every article
         resolved.prompt, resolved.prompt_version, prompts_dir=resolved.prompts_dir
     )

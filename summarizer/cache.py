@@ -90,6 +90,7 @@ def cache_key(article: Article, prompt: Prompt, title: str | None, settings: Set
         "max_tokens": settings.max_tokens,
         "max_attempts": settings.max_attempts,
         "on_ungrounded": settings.on_ungrounded,
+        "language": settings.language,
     }
     canonical = json.dumps(ingredients, sort_keys=True, separators=(",", ":"))
     return f"{_KEY_VERSION}:{hashlib.sha256(canonical.encode('utf-8')).hexdigest()}"

@@ -11,14 +11,16 @@ import enum
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeAlias, TypeVar
 
 import typer
 
+from summarizer.choices import LOCAL_SIZES, MODES, ON_UNGROUNDED
 from summarizer.errors import ConfigError, SummarizerError
+from summarizer.files import write_atomic
+from summarizer.redact import SECRETS, add_secret
 
 if TYPE_CHECKING:
     from summarizer.batch import BatchTally
@@ -67,28 +69,20 @@ class OutputFormat(enum.StrEnum):
     text = "text"
 
 
-class ModeChoice(enum.StrEnum):
-    tools = "tools"
-    tools_strict = "tools_strict"
-    json = "json"
-    json_schema = "json_schema"
-    md_json = "md_json"
+# The choices come from summarizer/choices.py, which settings types its fields with.
+if TYPE_CHECKING:
+    ModeChoice: TypeAlias = enum.StrEnum
+    OnUngrounded: TypeAlias = enum.StrEnum
+    LocalSize: TypeAlias = enum.StrEnum
+else:
+    ModeChoice = enum.StrEnum("ModeChoice", [(m, m) for m in MODES])
+    OnUngrounded = enum.StrEnum("OnUngrounded", [(o, o) for o in ON_UNGROUNDED])
+    LocalSize = enum.StrEnum("LocalSize", [(size, size) for size in LOCAL_SIZES])
 
 
-class OnUngrounded(enum.StrEnum):
-    drop = "drop"
-    fail = "fail"
-
-
-class LocalSize(enum.StrEnum):
-    small = "0.5b"
-    default = "1.5b"
-
-
-# The options that summarize, batch and eval share: one definition each.
-ModelOpt = Annotated[
-    str | None, typer.Option(help="Model name. Env: SUMMARIZER_MODEL. [default: gpt-4o-mini]")
-]
+# The options that summarize, batch and eval share: one definition each. None means
+# "not given": the default is the setting's (README, Settings), so help does not repeat it.
+ModelOpt = Annotated[str | None, typer.Option(help="Model name. Env: SUMMARIZER_MODEL.")]
 BaseUrlOpt = Annotated[
     str | None, typer.Option(help="OpenAI-compatible endpoint. Env: OPENAI_BASE_URL.")
 ]
@@ -97,36 +91,32 @@ ApiKeyOpt = Annotated[
     typer.Option(help="API key; prefer the env var OPENAI_API_KEY.", show_default=False),
 ]
 PromptOpt = Annotated[
-    str | None, typer.Option(help="Prompt NAME or NAME@VERSION. [default: latest summarize]")
+    str | None, typer.Option(help="Prompt NAME or NAME@VERSION (latest version if none).")
 ]
-ModeOpt = Annotated[ModeChoice | None, typer.Option(help="instructor mode. [default: tools]")]
+ModeOpt = Annotated[ModeChoice | None, typer.Option(help="instructor mode.")]
 MaxAttemptsOpt = Annotated[
     int | None,
-    typer.Option(min=1, max=10, help="Answers tried, re-asks included. [default: 3]"),
+    typer.Option(min=1, max=10, help="Answers tried, re-asks included."),
 ]
 OnUngroundedOpt = Annotated[
     OnUngrounded | None,
-    typer.Option(
-        help="When attempts run out: drop ungrounded items (with warnings) or fail. [default: drop]"
-    ),
+    typer.Option(help="When attempts run out: drop ungrounded items (with warnings) or fail."),
 ]
-MaxTokensOpt = Annotated[
-    int | None, typer.Option(help="Cap on each answer's tokens. [default: 1500]")
-]
+MaxTokensOpt = Annotated[int | None, typer.Option(help="Cap on each answer's tokens.")]
 TimeoutOpt = Annotated[
     float | None,
-    typer.Option(help="Seconds for one HTTP request. [default: 180; 900 for the local model]"),
+    typer.Option(help="Seconds for one HTTP request (longer for the local model)."),
 ]
 ArticleTimeoutOpt = Annotated[
     float | None,
     typer.Option(
-        help="Seconds for one article, every call, wait and re-ask included. "
-        "[default: 600; 2700 for the local model]"
+        help="Seconds for one article, every call, wait and re-ask included (longer for "
+        "the local model)."
     ),
 ]
 LocalModelOpt = Annotated[
     LocalSize | None,
-    typer.Option(help="Local model size when no endpoint or key is set. [default: 1.5b]"),
+    typer.Option(help="Local model size when no endpoint or key is set."),
 ]
 GgufOpt = Annotated[
     Path | None,
@@ -138,7 +128,14 @@ ContextTokensOpt = Annotated[
     typer.Option(
         min=256,
         help="The model's context window; a longer article is summarized in chunks, then "
-        "merged. Env: SUMMARIZER_CONTEXT_TOKENS. [default: by model, else 8192]",
+        "merged. Env: SUMMARIZER_CONTEXT_TOKENS (else known by model name).",
+    ),
+]
+LanguageOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Write the headline, statements and questions in this language (e.g. English); "
+        "quotes stay as written. Env: SUMMARIZER_LANGUAGE (else the article's own).",
     ),
 ]
 NoCleanOpt = Annotated[
@@ -163,6 +160,7 @@ _SETTING_OPTIONS = (
     "local_model",
     "gguf",
     "context_tokens",
+    "language",
 )
 
 
@@ -170,29 +168,15 @@ class _State:
     debug = False
 
 
-class _Redact(logging.Filter):
-    """Last line of defence: no log record leaves with the API key in it."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if s]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(secret in message for secret in self.secrets):
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
-        return True
-
-
 def _setup_logging(verbose: int, debug: bool) -> None:
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("summarizer: %(levelname)s: %(message)s"))
-    handler.addFilter(
-        _Redact([os.environ.get("OPENAI_API_KEY", ""), os.environ.get("SUMMARIZER_API_KEY", "")])
-    )
+    # Last line of defence: the process's one secret filter (summarizer/redact.py), on
+    # the handler too, so no record leaves with a key in it, whoever logged it.
+    for variable in ("OPENAI_API_KEY", "SUMMARIZER_API_KEY"):
+        add_secret(os.environ.get(variable))
+    handler.addFilter(SECRETS)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -200,15 +184,6 @@ def _setup_logging(verbose: int, debug: bool) -> None:
     logging.getLogger("instructor").setLevel(logging.DEBUG if debug else logging.CRITICAL)
     for noisy in ("httpx", "httpx2", "httpcore", "openai"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
-
-
-def _add_secret(secret: str | None) -> None:
-    if not secret:
-        return
-    for handler in logging.getLogger().handlers:
-        for f in handler.filters:
-            if isinstance(f, _Redact):
-                f.secrets.append(secret)
 
 
 def _settings(params: dict[str, Any], **fixed: Any) -> Settings:
@@ -224,10 +199,10 @@ def _settings(params: dict[str, Any], **fixed: Any) -> Settings:
         given["cache"] = False
     if params.get("no_clean"):
         given["clean"] = False
-    _add_secret(given.get("api_key"))
+    add_secret(given.get("api_key"))
     settings = load_settings(**given, **fixed)
     if settings.api_key is not None:
-        _add_secret(settings.api_key.get_secret_value())
+        add_secret(settings.api_key.get_secret_value())
     return settings
 
 
@@ -255,34 +230,6 @@ def _guard(fn: Callable[[], T]) -> T:
         _fail(f"internal error: {type(error).__name__}: {error} (rerun with --debug)", 1)
 
 
-def _mode_for(path: Path) -> int:
-    """The existing file's mode, or what open() would give a new one under the umask."""
-    try:
-        return path.stat().st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def write_atomic(path: Path, data: str) -> None:
-    """Write via a temp file and rename, so a crash never leaves half a file."""
-    path = path.expanduser()
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        os.fchmod(fd, _mode_for(path))  # mkstemp makes 0600; keep what a plain write gives
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def _emit(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
@@ -296,9 +243,9 @@ def _emit(text: str, output: Path | None) -> None:
 
 def _version_callback(value: bool) -> None:
     if value:
-        from summarizer.pipeline import _version
+        from summarizer.about import package_version
 
-        typer.echo(f"summarizer {_version()}")
+        typer.echo(f"summarizer {package_version()}")
         raise typer.Exit()
 
 
@@ -352,6 +299,7 @@ def summarize(
     no_cache: NoCacheOpt = False,
     context_tokens: ContextTokensOpt = None,
     no_clean: NoCleanOpt = False,
+    language: LanguageOpt = None,
 ) -> None:
     """Summarize one article; quotes and evidence come back with character offsets.
 
@@ -420,7 +368,9 @@ def prompts_show(
 
 @models_app.command("fetch")
 def models_fetch(
-    size: Annotated[LocalSize, typer.Option(help="Which model to fetch.")] = LocalSize.default,
+    size: Annotated[
+        LocalSize | None, typer.Option(help="Which model to fetch (else the local_model setting).")
+    ] = None,
 ) -> None:
     """Download, assemble and verify the local model's GGUF (once; later calls do nothing)."""
 
@@ -429,13 +379,14 @@ def models_fetch(
         from summarizer.settings import load_settings
 
         settings = load_settings()
-        spec = MODELS[size.value]
-        if any(m.size == size.value for m in installed_models(settings.models_dir)):
+        wanted = size.value if size is not None else settings.local_model
+        spec = MODELS[wanted]
+        if any(m.size == wanted for m in installed_models(settings.models_dir)):
             typer.echo(f"{spec.alias} is already fetched", err=True)
         else:
             typer.echo(f"fetching {spec.alias} ({spec.size_bytes / 1e6:,.0f} MB)", err=True)
         path = fetch_model(
-            size.value,
+            wanted,
             models_dir=settings.models_dir,
             progress=lambda message: typer.echo(f"  {message}", err=True),
         )
@@ -518,6 +469,7 @@ def batch(
     no_cache: NoCacheOpt = False,
     context_tokens: ContextTokensOpt = None,
     no_clean: NoCleanOpt = False,
+    language: LanguageOpt = None,
 ) -> None:
     """Summarize many articles at once, with progress on stderr and a resumable JSONL file.
 
@@ -551,7 +503,7 @@ def batch(
                     if outcome.error is not None:
                         why = str(outcome.error).removeprefix(f"{outcome.source}: ")
                         log.warning("failed: %s: %s", outcome.source, why)
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or SIGTERM (_exit_on_sigterm)
                 typer.echo(
                     f"summarizer: {tally.done:,} article(s) of this run are in {out}; "
                     "run the same command again to resume",
@@ -735,8 +687,9 @@ def eval_command(
     paths: Annotated[
         list[str],
         typer.Argument(
-            help="Article files or directories of .txt/.md files; a NAME.checklist.json beside "
-            "an article is scored too.",
+            help="Article files (text or HTML), directories of .txt/.md/.html files, or "
+            "http(s) URLs, read as batch reads them; a NAME.checklist.json beside an article "
+            "is scored too.",
             metavar="PATH",
         ),
     ],
@@ -755,6 +708,7 @@ def eval_command(
     article_timeout: ArticleTimeoutOpt = None,
     local_model: LocalModelOpt = None,
     gguf: GgufOpt = None,
+    language: LanguageOpt = None,
     use_cache: Annotated[
         bool,
         typer.Option(
@@ -798,7 +752,17 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 
 def main() -> None:
-    """Entry point of the ``summarizer`` script."""
+    """Entry point of the ``summarizer`` script.
+
+    Signals: SIGINT (Ctrl-C) stops the run with exit code 130, SIGTERM with 143;
+    both run the same cleanup (a local server is stopped, temp files removed, and
+    ``batch`` says how to resume). A process started with SIGINT ignored keeps
+    ignoring it: that is how a POSIX shell starts a background job (``cmd &`` in a
+    script, and what a CI runner or a scheduler may pass on), so that a Ctrl-C meant
+    for the foreground does not stop it. Python installs no KeyboardInterrupt
+    handler then, and neither does asyncio; this entry point does not override
+    the choice. SIGTERM still stops such a run cleanly.
+    """
     import signal
 
     signal.signal(signal.SIGTERM, _exit_on_sigterm)

@@ -52,16 +52,18 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from summarizer.checks import support
 from summarizer.errors import ConfigError, SummarizerError
 from summarizer.grounding import locate, normalize
+from summarizer.passages import find_passages
 from summarizer.schema import Attempt, GroundingCheck, KeyFact, SourceQuote, SummaryResult
+from summarizer.words import content_words, guess_language, numbers_in, shares_a_name
 
 __all__ = [
     "CHECKLIST_SUFFIX",
@@ -86,7 +88,6 @@ __all__ = [
 ]
 
 CHECKLIST_SUFFIX = ".checklist.json"
-_GROUNDING_ONLY = ("not copied exactly from the article", "not named in the article")
 
 # --- a checklist ---------------------------------------------------------------------------
 
@@ -103,14 +104,20 @@ class Checklist:
 
     facts: tuple[str, ...] = ()
     quotes: tuple[ChecklistQuote, ...] = ()
+    parties: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, data: Any, source: str = "<checklist>") -> Checklist:
-        """Read ``{"facts": [str], "quotes": [{"text": str, "speaker": str | null}]}``."""
-        if not isinstance(data, dict) or set(data) - {"facts", "quotes"}:
-            raise ConfigError(f"{source}: expected an object with 'facts' and 'quotes'")
+        """Read ``{"facts": [str], "quotes": [{"text", "speaker"}], "parties": [str]}``."""
+        if not isinstance(data, dict) or set(data) - {"facts", "quotes", "parties"}:
+            raise ConfigError(
+                f"{source}: expected an object with 'facts', 'quotes' and (optional) 'parties'"
+            )
         facts = data.get("facts", [])
         quotes = data.get("quotes", [])
+        parties = data.get("parties", [])
+        if not isinstance(parties, list) or not all(isinstance(p, str) and p for p in parties):
+            raise ConfigError(f"{source}: 'parties' must be a list of non-empty strings")
         if not isinstance(facts, list) or not all(isinstance(f, str) and f for f in facts):
             raise ConfigError(f"{source}: 'facts' must be a list of non-empty strings")
         if not isinstance(quotes, list) or not all(
@@ -130,6 +137,7 @@ class Checklist:
         return cls(
             facts=tuple(facts),
             quotes=tuple(ChecklistQuote(q["text"], q.get("speaker")) for q in quotes),
+            parties=tuple(parties),
         )
 
     def check_against(self, article: str, source: str = "<checklist>") -> None:
@@ -137,6 +145,9 @@ class Checklist:
         for quote in self.quotes:
             if locate(quote.text, article) is None:
                 raise ConfigError(f"{source}: the quote {quote.text!r} is not in the article")
+        for party in self.parties:
+            if locate(party, article, ignore_case=True) is None:
+                raise ConfigError(f"{source}: the party {party!r} is not named in the article")
 
 
 def checklist_path(article: Path) -> Path:
@@ -158,77 +169,10 @@ def load_checklist(article: Path) -> Checklist | None:
 
 # --- the metrics ---------------------------------------------------------------------------
 
-# fmt: off
-_UNITS = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-    "nineteen",
-]
-_TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-# fmt: on
-_WORD_VALUES = {
-    **{w: i for i, w in enumerate(_UNITS)},
-    **{w: 20 + 10 * i for i, w in enumerate(_TENS)},
-    "dozen": 12,
-    "hundred": 100,
-    "thousand": 1000,
-    "million": 1_000_000,
-    "billion": 1_000_000_000,
-}
-_NUMBER = re.compile(
-    r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\w)|\d+(?:\.\d+)?|"
-    rf"\b(?:{'|'.join(_TENS)})-(?:{'|'.join(_UNITS[1:10])})\b|"
-    rf"\b(?:{'|'.join(_WORD_VALUES)})\b",
-    re.IGNORECASE,
-)
-_WORD = re.compile(r"[^\W\d_]+")
-# fmt: off
-_STOP = {
-    "the", "and", "for", "that", "with", "was", "were", "are", "has", "had", "have", "from",
-    "this", "these", "those", "into", "its", "his", "her", "their", "they", "them", "been",
-    "being", "said", "says", "say", "after", "over", "about", "than", "which", "who", "whom",
-    "whose", "not", "but", "also", "least", "more", "most", "some", "any", "all", "per",
-    "while", "when", "where", "what", "there", "here", "out", "off", "our", "your", "you",
-    "she", "him", "how", "why", "can", "could", "would", "should", "will", "may", "might",
-    "did", "does",
-}
-# fmt: on
-_TITLES = {"mr", "mrs", "ms", "miss", "dr", "prof", "sen", "gov", "rep", "sir", "gen", "col"}
-
-
-def _number_value(token: str) -> str:
-    word = token.lower()
-    if "-" in word and not word[0].isdigit():
-        tens, unit = word.split("-")
-        return str(_WORD_VALUES[tens] + _WORD_VALUES[unit])
-    if word in _WORD_VALUES:
-        return str(_WORD_VALUES[word])
-    value = word.replace(",", "")
-    if "." in value:
-        value = value.rstrip("0").rstrip(".")
-    return value
-
-
-def numbers_in(text: str) -> set[str]:
-    """The numbers in ``text``, as digit strings: "2,500 troops and eight" -> {"2500", "8"}."""
-    return {_number_value(m.group()) for m in _NUMBER.finditer(normalize(text))}
-
-
-def _stem(word: str) -> str:
-    for suffix in ("ing", "ed", "es", "s", "e"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
-
 
 def _terms(text: str) -> tuple[set[str], set[str]]:
-    """(numbers, stemmed words of 3+ letters that are not stop words or number words)."""
-    words = {
-        _stem(w)
-        for w in _WORD.findall(normalize(text).casefold())
-        if len(w) >= 3 and w not in _STOP and w not in _WORD_VALUES
-    }
-    return numbers_in(text), words
+    """(numbers, content words): the rules of ``words.py``."""
+    return numbers_in(text), content_words(text)
 
 
 def unsupported_numbers(result: SummaryResult, article: str) -> list[str]:
@@ -265,28 +209,26 @@ def quote_matches(wanted: str, given: str) -> bool:
     return a in b or (b in a and 2 * len(b) >= len(a))
 
 
-def _names(speaker: str) -> set[str]:
-    return {
-        w for w in _WORD.findall(normalize(speaker).casefold()) if len(w) >= 2 and w not in _TITLES
-    }
-
-
 def speakers_match(wanted: str | None, given: str | None) -> bool:
     """The same person: the names share a word ("Mr. Amiri" and "Farid Ahmad Amiri")."""
     if wanted is None or given is None:
         return wanted is None and given is None
-    return bool(_names(wanted) & _names(given))
+    return shares_a_name(wanted, given)
 
 
 def first_answer_schema_valid(attempts: Sequence[Attempt]) -> bool | None:
-    """Did the model's first answer meet the schema? None if no answer came at all."""
+    """Did the model's first answer meet the schema? None if no answer came at all.
+
+    Read from each attempt's kind: ``grounding`` means the schema was met and only
+    the checks failed. Results saved before kinds were split say ``validation``,
+    which cannot tell the two apart: None.
+    """
     for attempt in attempts:
         if attempt.kind in ("transport", "fatal"):
             continue
-        if attempt.kind == "ok":
-            return True
-        error = attempt.error or ""
-        return any(phrase in error for phrase in _GROUNDING_ONLY)
+        if attempt.kind == "validation":
+            return None
+        return attempt.kind in ("ok", "grounding")
     return None
 
 
@@ -334,6 +276,11 @@ class ArticleEval:
     quote_recall: Rate | None = None
     quotes_attributed: Rate | None = None
     quotes_missed: list[str] = field(default_factory=list)
+    party_recall: Rate | None = None
+    facts: int | None = None
+    quotes: int | None = None
+    quotes_in_quotation_marks: Rate | None = None
+    facts_supported: Rate | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
@@ -366,10 +313,36 @@ def evaluate(
         completion_tokens=meta.usage.completion_tokens,
         total_tokens=meta.usage.total_tokens,
         latency_s=meta.latency_s,
+        facts=len(result.summary.key_facts),
+        quotes=len(result.summary.source_quotes),
+        quotes_in_quotation_marks=quotes_in_quotation_marks(result, article),
+        facts_supported=facts_supported(result),
     )
     if checklist is not None:
         _score_checklist(report, result, checklist)
     return report
+
+
+def quotes_in_quotation_marks(result: SummaryResult, article: str) -> Rate:
+    """Source quotes that lie inside a direct quotation of ``article`` (rule A, passages.py)."""
+    passages = find_passages(article, guess_language(article))
+    quotes = result.summary.source_quotes
+    inside = sum(
+        1
+        for q in quotes
+        if q.span is not None
+        and all(
+            passages.inside_quotation(a, b) is not None
+            for a, b in (q.span.fragments or [(q.span.start, q.span.end)])
+        )
+    )
+    return Rate(inside, len(quotes))
+
+
+def facts_supported(result: SummaryResult) -> Rate:
+    """Key facts whose evidence says what the statement says (rules B and C of checks.py)."""
+    facts = result.summary.key_facts
+    return Rate(sum(support(f.statement, f.evidence).ok for f in facts), len(facts))
 
 
 def _score_checklist(report: ArticleEval, result: SummaryResult, checklist: Checklist) -> None:
@@ -388,6 +361,16 @@ def _score_checklist(report: ArticleEval, result: SummaryResult, checklist: Chec
         attributed += any(speakers_match(wanted.speaker, q.speaker) for q in matches)
     report.quote_recall = Rate(found, len(checklist.quotes))
     report.quotes_attributed = Rate(attributed, found)
+    if checklist.parties:
+        named = [p.name for p in summary.parties] + [a for p in summary.parties for a in p.aliases]
+        hit = sum(any(_same_party_name(want, n) for n in named) for want in checklist.parties)
+        report.party_recall = Rate(hit, len(checklist.parties))
+
+
+def _same_party_name(wanted: str, given: str) -> bool:
+    """A checklist party is named when the names share a name word, or one holds the other."""
+    a, b = _folded(wanted), _folded(given)
+    return bool(a and b) and (a in b or b in a or shares_a_name(wanted, given))
 
 
 def failed(id: str, error: SummarizerError) -> ArticleEval:
@@ -438,12 +421,25 @@ def overall(reports: Sequence[ArticleEval]) -> dict[str, Any]:
         "fact_recall": rate(r.fact_recall for r in reports),
         "quote_recall": rate(r.quote_recall for r in reports),
         "quotes_attributed": rate(r.quotes_attributed for r in reports),
+        "party_recall": rate(r.party_recall for r in reports),
+        "quotes_in_quotation_marks": rate(r.quotes_in_quotation_marks for r in reports),
+        "facts_supported": rate(r.facts_supported for r in reports),
+        "empty": sum(1 for r in done if not r.facts),
+        "facts_median": _median([r.facts for r in done]),
+        "quotes_median": _median([r.quotes for r in done]),
+        "calls_median": _median([r.calls for r in reports]),
+        "completion_tokens_median": _median([r.completion_tokens for r in done]),
         "prompt_tokens": _sum(r.prompt_tokens for r in reports),
         "completion_tokens": _sum(r.completion_tokens for r in reports),
         "total_tokens": _sum(r.total_tokens for r in reports),
         "latency_s_median": statistics.median(latencies) if latencies else None,
         "latency_s_total": round(sum(latencies), 3),
     }
+
+
+def _median(values: Sequence[int | float | None]) -> float | None:
+    given = [v for v in values if v is not None]
+    return statistics.median(given) if given else None
 
 
 def as_json(reports: Sequence[ArticleEval]) -> dict[str, Any]:
@@ -454,15 +450,16 @@ def as_json(reports: Sequence[ArticleEval]) -> dict[str, Any]:
 _COLUMNS = (
     "article",
     "ok",
-    "valid 1st",
     "calls",
-    "grounded 1st",
-    "grounded final",
-    "numbers not in article",
     "facts",
+    "fact recall",
+    "supported",
     "quotes",
+    "quote recall",
+    "in quotes",
     "attributed",
-    "tokens",
+    "parties",
+    "out tokens",
     "latency",
 )
 
@@ -480,24 +477,19 @@ def _count(value: int | None) -> str:
 
 
 def _row(report: ArticleEval) -> list[str]:
-    numbers = "-"
-    if report.ok:
-        numbers = str(len(report.numbers_not_in_article))
-        if report.numbers_not_in_article:
-            numbers += f" ({', '.join(report.numbers_not_in_article)})"
-    valid = report.schema_valid_first
     row = [
         report.id,
         "yes" if report.ok else "FAILED",
-        "-" if valid is None else "yes" if valid else "no",
         str(report.calls),
-        _rate(report.grounded_first),
-        _rate(report.grounded_final),
-        numbers,
+        "-" if report.facts is None else str(report.facts),
         _rate(report.fact_recall),
+        _rate(report.facts_supported),
+        "-" if report.quotes is None else str(report.quotes),
         _rate(report.quote_recall),
+        _rate(report.quotes_in_quotation_marks),
         _rate(report.quotes_attributed),
-        _count(report.total_tokens),
+        _rate(report.party_recall),
+        _count(report.completion_tokens),
         "-" if report.latency_s is None else f"{report.latency_s:.1f} s",
     ]
     if report.cached:  # no call was made: tokens and latency are the stored run's
@@ -505,22 +497,30 @@ def _row(report: ArticleEval) -> list[str]:
     return row
 
 
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
 def format_table(reports: Sequence[ArticleEval]) -> str:
-    """A plain-text table: one row per article, then the overall row, then any errors."""
+    """A plain-text table: one row per article, then the overall row, then any errors.
+
+    The overall row pools rates (hits over totals) and gives medians of counts.
+    """
     total = overall(reports)
     median = total["latency_s_median"]
     last = [
         f"overall ({total['articles']})",
         f"{total['ok']}/{total['articles']}",
-        _rate(total["schema_valid_first"]),
-        str(total["calls"]),
-        _rate(total["grounded_first"]),
-        _rate(total["grounded_final"]),
-        str(total["numbers_not_in_article"]),
+        f"{_number(total['calls_median'])} median",
+        f"{_number(total['facts_median'])} median",
         _rate(total["fact_recall"]),
+        _rate(total["facts_supported"]),
+        f"{_number(total['quotes_median'])} median",
         _rate(total["quote_recall"]),
+        _rate(total["quotes_in_quotation_marks"]),
         _rate(total["quotes_attributed"]),
-        _count(total["total_tokens"]),
+        _rate(total["party_recall"]),
+        f"{_number(total['completion_tokens_median'])} median",
         "-" if median is None else f"{median:.1f} s median",
     ]
     rows = [list(_COLUMNS), *(_row(r) for r in reports), last]
@@ -529,6 +529,10 @@ def format_table(reports: Sequence[ArticleEval]) -> str:
     rule = "  ".join("-" * w for w in widths)
     lines[1:1] = [rule]
     lines[-1:-1] = [rule]
+    empty = total["empty"]
+    lines.append(
+        f"empty summaries: {empty}; numbers not in the article: {total['numbers_not_in_article']}"
+    )
     for report in reports:
         if report.error:
             lines.append(f"{report.id}: {report.error}")
@@ -541,8 +545,9 @@ def run_eval(
     *,
     on_article: Callable[[ArticleEval], None] | None = None,
 ) -> list[ArticleEval]:
-    """Summarize each article named by ``paths`` (files or directories, as for ``batch``),
-    one at a time on one endpoint, and evaluate it against its checklist if it has one."""
+    """Summarize each article named by ``paths`` (files, directories or URLs, read as
+    ``batch`` reads them: HTML extracted, URLs fetched), one at a time on one endpoint,
+    and evaluate it against its checklist if it has one."""
     from summarizer.batch import discover
     from summarizer.pipeline import endpoint, summarize
 
@@ -552,7 +557,7 @@ def run_eval(
         checklist = load_checklist(item.path) if item.path is not None else None
         if checklist is not None and item.path is not None:
             try:
-                text = item.load(settings.max_input_bytes).text
+                text = item.load(settings.max_input_bytes, settings).text
             except SummarizerError:
                 continue  # the article's own row says why
             checklist.check_against(text, str(checklist_path(item.path)))
@@ -561,7 +566,7 @@ def run_eval(
     with endpoint(settings) as live:
         for item in items:
             try:
-                article = item.load(settings.max_input_bytes)
+                article = item.load(settings.max_input_bytes, settings)
                 result = summarize(article, settings=live)
             except SummarizerError as error:
                 report = failed(item.id, error)

@@ -23,10 +23,13 @@ def require_html_extra() -> Any:
     """The trafilatura module, or a ConfigError (exit 2) naming the extra to install."""
     try:
         import trafilatura
-    except ImportError:
-        raise ConfigError(
-            f"reading HTML needs trafilatura, which is not installed: {HTML_EXTRA_HINT}"
-        ) from None
+    except ImportError as error:
+        if error.name == "trafilatura":
+            why = "which is not installed"
+        else:  # installed, but something it imports is missing or broken: say what
+            missing = f" (module {error.name})" if error.name else ""
+            why = f"which failed to import: {' '.join(str(error).split())}{missing}"
+        raise ConfigError(f"reading HTML needs trafilatura, {why}: {HTML_EXTRA_HINT}") from None
     # It logs every page it finds little text in at WARNING; we say so ourselves.
     logging.getLogger("trafilatura").setLevel(logging.ERROR)
     return trafilatura

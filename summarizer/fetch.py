@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+from summarizer.about import package_version
 from summarizer.errors import ConfigError, InputError
 
 __all__ = ["ACCEPTED_TYPES", "MAX_REDIRECTS", "Fetched", "fetch_url", "is_url"]
@@ -73,10 +74,8 @@ def fetch_url(url: str, *, timeout: float, max_bytes: int, transport: Any | None
     if parsed.scheme.lower() not in ("http", "https") or not parsed.hostname:
         raise InputError(f"{url}: only http:// and https:// URLs can be fetched")
     httpx = _httpx()
-    from summarizer.pipeline import _version
-
     headers = {
-        "user-agent": f"summarizer/{_version()}",
+        "user-agent": f"summarizer/{package_version()}",
         "accept": "text/html, application/xhtml+xml, text/plain;q=0.8",
     }
     started = time.monotonic()

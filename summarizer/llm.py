@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import logging
 import random
+import ssl
 import threading
 import time
 from collections import OrderedDict
@@ -52,6 +54,7 @@ from tenacity import (
     retry_if_exception,
 )
 
+from summarizer.checks import CheckFailed
 from summarizer.errors import (
     AuthenticationError,
     ModelError,
@@ -59,128 +62,25 @@ from summarizer.errors import (
     SummarizerError,
     ValidationFailedError,
 )
+from summarizer.redact import guard_logs as _guard_logs
+from summarizer.redact import redact_secrets
+from summarizer.redact import scrub_exception as _scrub_exception
 from summarizer.schema import Attempt, Usage
-from summarizer.settings import Settings
+from summarizer.settings import MODES, Mode, Settings
 
 __all__ = ["LLM", "AsyncLLM", "Extraction", "redact_secrets", "retry_after_seconds"]
 
 log = logging.getLogger("summarizer")
 T = TypeVar("T", bound=BaseModel)
 
-_MODES = {
-    "tools": instructor.Mode.TOOLS,
-    "tools_strict": instructor.Mode.TOOLS_STRICT,
-    "json": instructor.Mode.JSON,
-    "json_schema": instructor.Mode.JSON_SCHEMA,
-    "md_json": instructor.Mode.MD_JSON,
-}
+# Each mode name (settings.MODES, the one list) is the name of an instructor.Mode member.
+_MODES: dict[Mode, instructor.Mode] = {name: instructor.Mode[name.upper()] for name in MODES}
 _NO_KEY = "not-needed"  # local servers ignore the key, but the SDK insists on one
-_REDACTED = "***"
-_MIN_SECRET = 8  # shorter "keys" are placeholders; redacting them would garble the logs
-_LOGGERS = ("summarizer", "openai", "instructor", "httpx", "httpx2", "httpcore")
 
 
 # --- secrets -------------------------------------------------------------------------------
-
-
-class _SecretFilter(logging.Filter):
-    """Replace every known API key in a log record (message, arguments, traceback) by ***."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def redact(self, text: str) -> str:
-        for secret in tuple(self.secrets):  # another thread may be adding a key
-            text = text.replace(secret, _REDACTED)
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken record is the handler's problem, not ours
-            return True
-        clean = self.redact(message)
-        if clean != message:
-            record.msg, record.args = clean, None
-        if record.exc_info and record.exc_info[1] is not None:
-            _scrub_exception(record.exc_info[1], self.redact)
-        if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
-        return True
-
-
-_SECRETS = _SecretFilter()
-
-
-def redact_secrets(text: str) -> str:
-    """``text`` with every API key this process has used replaced by ``***``."""
-    return _SECRETS.redact(text)
-
-
-_GUARDED = 0
-"""How many loggers existed when the filter was last put on every one that needs it."""
-
-
-def _guard_logs(secret: str | None = None) -> None:
-    """Remember ``secret`` and put the filter on every logger that could print it.
-
-    A filter on a logger only sees records made by that very logger, not by its
-    children, so it goes on each one; this runs again before each call to catch
-    loggers that lazily imported modules created since.
-    """
-    global _GUARDED
-    if secret and len(secret) >= _MIN_SECRET:
-        _SECRETS.secrets.add(secret)
-    if not _SECRETS.secrets:
-        return
-    known = logging.Logger.manager.loggerDict
-    if len(known) == _GUARDED:  # no logger was created since the last pass (a hot path)
-        return
-    names = [n for n in list(known) if n.split(".")[0] in _LOGGERS]
-    for name in {*_LOGGERS, *names}:
-        logger = logging.getLogger(name)
-        if _SECRETS not in logger.filters:
-            logger.addFilter(_SECRETS)
-    _GUARDED = len(known)
-
-
-def _scrub_value(value: Any, redact: Callable[[str], str]) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {k: _scrub_value(v, redact) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_scrub_value(v, redact) for v in value)
-    return value
-
-
-def _scrub_exception(
-    error: BaseException | None, redact: Callable[[str], str], seen: set[int] | None = None
-) -> None:
-    """Redact secrets, in place, from an exception and everything it chains to.
-
-    A traceback prints ``str()`` of each exception in the chain; the SDK's puts
-    the response body there, which some servers fill with the key they refused.
-    """
-    seen = set() if seen is None else seen
-    if error is None or id(error) in seen:
-        return
-    seen.add(id(error))
-    try:
-        error.args = tuple(_scrub_value(arg, redact) for arg in error.args)
-        for name in ("message", "body"):
-            value = getattr(error, name, None)
-            if isinstance(value, (str, dict, list)):
-                setattr(error, name, _scrub_value(value, redact))
-    except (AttributeError, TypeError):  # a read-only attribute: leave it
-        pass
-    for failed in getattr(error, "failed_attempts", None) or []:
-        _scrub_exception(getattr(failed, "exception", None), redact, seen)
-    _scrub_exception(error.__cause__, redact, seen)
-    _scrub_exception(error.__context__, redact, seen)
+# One filter for the whole process, shared with the CLI and importing no SDK:
+# summarizer/redact.py (redact_secrets, guard_logs, scrub_exception).
 
 
 # --- faults --------------------------------------------------------------------------------
@@ -269,9 +169,10 @@ class _Recorder:
         )
 
     def parse_error(self, error: Exception, **_: Any) -> None:
+        """An answer came back and failed validation: the schema, or only the checks."""
         if self.attempts:
             last = self.attempts[-1]
-            last.kind = "validation"
+            last.kind = "grounding" if _only_checks_failed(error) else "schema"
             last.error = redact_secrets(_describe(error))
 
     def last_error(self, *kinds: str) -> str | None:
@@ -279,6 +180,16 @@ class _Recorder:
             if attempt.kind in kinds and attempt.error:
                 return attempt.error
         return None
+
+
+def _only_checks_failed(error: Exception) -> bool:
+    """The answer met the schema and failed only the checks of ``checks.py``."""
+    if not isinstance(error, ValidationError):
+        return False
+    errors = error.errors(include_url=False)
+    return bool(errors) and all(
+        isinstance(e.get("ctx", {}).get("error"), CheckFailed) for e in errors
+    )
 
 
 def _usage(response: Any) -> Usage | None:
@@ -506,7 +417,8 @@ class _Base:
         self._check_complete(response)
         answer = _answer_text(response)
         if answer is not None and answer == recorder.last_answer:
-            recorder.attempts[-1].kind = "validation"
+            before = recorder.attempts[-2].kind if len(recorder.attempts) > 1 else "schema"
+            recorder.attempts[-1].kind = before if before in ("schema", "grounding") else "schema"
             recorder.attempts[-1].error = "the same answer as before the re-ask"
             raise _RepeatedAnswer("the same answer as before the re-ask")
         recorder.last_answer = answer
@@ -546,7 +458,7 @@ class _Base:
         calls = len(attempts)
         if isinstance(cause, _OutOfTime) or recorder.deadline.hit:
             budget = f"article_timeout={self.settings.article_timeout:g} s"
-            invalid = recorder.last_error("validation")
+            invalid = recorder.last_error("schema", "grounding")
             if invalid is not None:  # answers came but none was valid: like attempts running out
                 return ValidationFailedError(
                     redact_secrets(
@@ -564,7 +476,7 @@ class _Base:
             )
         if isinstance(cause, IncompleteOutputException):
             if attempts:
-                attempts[-1].kind = "validation"
+                attempts[-1].kind = "schema"
                 attempts[-1].error = f"cut off at max_tokens={self.settings.max_tokens}"
             return OutputTruncatedError(
                 f"the answer was cut off at max_tokens={self.settings.max_tokens}; "
@@ -606,6 +518,14 @@ class _Base:
             )
             return ModelError(f"{where}: {described}{suffix}{hint}", **kwargs)
         return ModelError(f"{where}: {described}", **kwargs)
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """The default SSL context (certifi's CA store), loaded once: about 30 ms each time."""
+    import httpx2
+
+    return httpx2.create_ssl_context()
 
 
 _CLIENTS: OrderedDict[tuple[tuple[str, Any], ...], openai.OpenAI] = OrderedDict()
@@ -712,7 +632,10 @@ class AsyncLLM(_Base):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(settings, clock)
-        self._client = openai.AsyncOpenAI(**self._client_kwargs)
+        # One client per AsyncLLM: its connections belong to one event loop. What made a
+        # new client cost ~30 ms, the SSL context (the CA store), is made once instead.
+        http = openai.DefaultAsyncHttpxClient(verify=_ssl_context())
+        self._client = openai.AsyncOpenAI(**self._client_kwargs, http_client=http)
         self._sleep = sleep
 
     async def close(self) -> None:

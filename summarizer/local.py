@@ -11,6 +11,7 @@ instructor belong to the caller. POSIX only (the server is stopped by process gr
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import hashlib
@@ -438,6 +439,32 @@ class LocalServer:
         """Spawn the server and return once it answers; on any failure nothing is left."""
         if self._proc is not None:
             return self
+        proc, port = self._spawn()
+        try:
+            self._wait_ready(proc, port)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    async def astart(self) -> LocalServer:
+        """:meth:`start` for asyncio: the wait for the model to load runs in a thread.
+
+        The process itself is spawned on the calling (event loop) thread: Linux's
+        PR_SET_PDEATHSIG fires when the *thread* that spawned the child ends, and a
+        worker thread of ``asyncio.to_thread`` may end long before the program does.
+        """
+        if self._proc is not None:
+            return self
+        proc, port = self._spawn()
+        try:
+            await asyncio.to_thread(self._wait_ready, proc, port)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self) -> tuple[subprocess.Popen[bytes], int]:
         if self._prefix is None:
             require_server_extra()
         if not self.gguf.is_file():
@@ -465,12 +492,7 @@ class LocalServer:
             raise LocalModelError(f"could not start the local model server: {exc}") from exc
         self._pid = self._proc.pid
         atexit.register(self.stop)
-        try:
-            self._wait_ready(self._proc, port)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return self._proc, port
 
     def _wait_ready(self, proc: subprocess.Popen[bytes], port: int) -> None:
         """Poll /v1/models: the server binds its port only after the model has loaded."""
@@ -547,6 +569,17 @@ class LocalServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    async def __aenter__(self) -> LocalServer:
+        return await self.astart()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.stop)  # waits up to stop_grace for the process to exit
 
     def __repr__(self) -> str:
         state = f"pid={self._pid}" if self.running else "stopped"

@@ -5,8 +5,9 @@
    schema and ``max_tokens`` of answer. If it does, nothing here runs: one call, as
    for any article.
 2. Otherwise each chunk (paragraphs, with a little overlap) is summarized with the
-   same prompt as a whole article, ``chunk_concurrency`` at a time, through the same
-   ``_Job`` machinery: re-asks, grounding against the chunk's own text, drops.
+   same prompt as a whole article, ``chunk_concurrency`` at a time, by the same job
+   (``job.py``): re-asks, checks, drops. This module decides and assembles; it
+   makes no call itself.
 3. ``merge@N`` gets the chunk summaries as template *data* (JSON), never as template
    source, and answers one :class:`~summarizer.schema.ArticleSummary`, grounded
    against the **whole** article: its quotes and evidence must be the parts' words.
@@ -23,19 +24,15 @@ chunk's and the merge's; an unknown usage makes the total unknown.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
 import json
-import logging
-import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from summarizer.article import Article
 from summarizer.chunking import ESTIMATE_METHOD, Chunk, estimate_tokens, split_text
-from summarizer.errors import ConfigError, OutputTruncatedError, ValidationFailedError
+from summarizer.errors import ConfigError, ValidationFailedError
 from summarizer.prompts import Prompt, default_prompts_dir, load_prompt
 from summarizer.schema import (
     ArticleSummary,
@@ -43,33 +40,31 @@ from summarizer.schema import (
     ChunkInfo,
     Chunking,
     GroundingCheck,
-    GroundingPolicy,
     KeyFact,
     Party,
     PromptInfo,
     SourceQuote,
     Span,
-    SummaryResult,
     Usage,
 )
 from summarizer.settings import Settings
-
-if TYPE_CHECKING:
-    from summarizer.llm import LLM, AsyncLLM
-    from summarizer.pipeline import _Job
+from summarizer.words import name_words, same_name
 
 __all__ = [
     "MERGE_PROMPT",
+    "Assembled",
+    "Part",
     "Plan",
-    "arun_chunked",
+    "assemble",
     "dedupe_parties",
+    "in_article",
+    "merge_messages",
+    "no_part_error",
     "overhead_tokens",
     "plan_chunks",
     "request_tokens",
-    "run_chunked",
+    "shift",
 ]
-
-log = logging.getLogger("summarizer")
 
 MERGE_PROMPT = "merge"
 MIN_CHUNK_TOKENS = 100
@@ -116,13 +111,22 @@ def _merge_prompt(settings: Settings) -> Prompt:
 
 
 def plan_chunks(
-    article: Article, prompt: Prompt, title: str | None, settings: Settings
+    article: Article,
+    prompt: Prompt,
+    title: str | None,
+    settings: Settings,
+    *,
+    sent: str | None = None,
 ) -> Plan | None:
-    """The chunks of ``article``, or None when it fits in one call."""
+    """The chunks of ``article``, or None when it fits in one call.
+
+    ``sent``: the article as the prompt shows it, when that is not its text
+    (summarize@2 adds sentence ids): it is what must fit.
+    """
     context = settings.resolved_context_tokens
     overhead = overhead_tokens(prompt, title)
     budget = context - overhead - settings.max_tokens
-    tokens = estimate_tokens(article.text)
+    tokens = estimate_tokens(sent if sent is not None else article.text)
     if tokens <= budget:
         return None
     if budget < MIN_CHUNK_TOKENS:
@@ -131,6 +135,8 @@ def plan_chunks(
             f"the prompt (~{overhead:,}) and the answer (max_tokens={settings.max_tokens:,}); "
             f"the article needs ~{tokens:,}: raise --context-tokens or lower --max-tokens"
         )
+    if sent is not None:  # split the text itself, at the budget its share of ``sent`` allows
+        budget = max(MIN_CHUNK_TOKENS, budget * estimate_tokens(article.text) // max(tokens, 1))
     chunks = split_text(article.text, budget)
     return Plan(context, tokens, budget, chunks, _merge_prompt(settings))
 
@@ -139,108 +145,30 @@ def plan_chunks(
 
 
 @dataclass
-class _Part:
-    """One chunk's job and, once run, its result or why it has none."""
+class Part:
+    """One chunk and, once its answer is checked, its summary or why it has none.
+
+    ``summary`` is in the offsets of the whole (cleaned) article; ``notes`` are its
+    warnings, not yet logged: the job logs every warning once, at the end.
+    """
 
     number: int
     chunk: Chunk
-    job: _Job
-    result: SummaryResult | None = None
+    summary: ArticleSummary | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)
+    attempts: list[Attempt] = dataclasses.field(default_factory=list)
+    checks: list[GroundingCheck] = dataclasses.field(default_factory=list)
     error: ValidationFailedError | None = None
 
-    @property
-    def attempts(self) -> list[Attempt]:
-        if self.result is not None:
-            return self.result.meta.attempts
-        return self.error.attempts if self.error is not None else []
 
-
-def _parts(job: _Job) -> list[_Part]:
-    from summarizer.pipeline import _Job
-
-    assert job.plan is not None
-    total = len(job.plan.chunks)
-    title = job.title
-    parts = []
-    for number, chunk in enumerate(job.plan.chunks, start=1):
-        text = job.article.text[chunk.start : chunk.end]
-        article = Article(text=text, source=f"{job.article.source} [part {number}/{total}]")
-        messages = job.prompt.render(article=text, title=title)
-        part_job = _Job(
-            job.settings,
-            article,
-            job.prompt,
-            messages,
-            GroundingPolicy(text),
-            job.started,
-            key="",
-            title=title,
-        )
-        parts.append(_Part(number, chunk, part_job))
-    return parts
-
-
-def _settle(part: _Part, outcome: SummaryResult | BaseException) -> None:
-    """Keep a part's result; a part with no grounded fact is a warning, anything else raises."""
-    if isinstance(outcome, SummaryResult):
-        part.result = outcome
-    elif isinstance(outcome, ValidationFailedError) and part.job.settings.on_ungrounded == "drop":
-        part.error = outcome
-    else:
-        raise outcome
-
-
-def run_chunked(job: _Job, llm: LLM) -> SummaryResult:
-    """Summarize the chunks (``chunk_concurrency`` threads), then merge; see the module doc."""
-    parts = _parts(job)
-
-    def one(part: _Part) -> SummaryResult | BaseException:
-        try:
-            return part.job.run(llm)
-        except ValidationFailedError as error:
-            return error
-
-    with ThreadPoolExecutor(max_workers=job.settings.chunk_concurrency) as pool:
-        outcomes = list(pool.map(one, parts))
-    for part, outcome in zip(parts, outcomes, strict=True):
-        _settle(part, outcome)
-    merge, level = _merge_job(job, parts)
-    merged: SummaryResult | Exception | None = None
-    if merge is not None:
-        try:
-            merged = merge.run(llm)
-        except (ValidationFailedError, OutputTruncatedError) as error:
-            merged = error
-    return _assemble(job, parts, merge, merged, level)
-
-
-async def arun_chunked(job: _Job, llm: AsyncLLM) -> SummaryResult:
-    """The asyncio twin of :func:`run_chunked`: ``chunk_concurrency`` tasks at a time."""
-    parts = _parts(job)
-    gate = asyncio.Semaphore(job.settings.chunk_concurrency)
-
-    async def one(part: _Part) -> None:
-        async with gate:
-            try:
-                outcome: SummaryResult | BaseException = await part.job.arun(llm)
-            except ValidationFailedError as error:
-                outcome = error
-        _settle(part, outcome)
-
-    try:
-        async with asyncio.TaskGroup() as group:  # one failure cancels the other parts
-            for part in parts:
-                group.create_task(one(part))
-    except BaseExceptionGroup as group_error:
-        raise group_error.exceptions[0] from None
-    merge, level = _merge_job(job, parts)
-    merged: SummaryResult | Exception | None = None
-    if merge is not None:
-        try:
-            merged = await merge.arun(llm)
-        except (ValidationFailedError, OutputTruncatedError) as error:
-            merged = error
-    return _assemble(job, parts, merge, merged, level)
+def no_part_error(parts: list[Part], source: str) -> ValidationFailedError:
+    attempts = [a for p in parts for a in p.attempts]
+    return ValidationFailedError(
+        f"no part of the {len(parts)} gave a grounded summary",
+        article_id=source,
+        attempts=_renumber(attempts),
+        usage=Usage.total([a.usage for a in attempts]),
+    )
 
 
 # --- the merge -------------------------------------------------------------------------
@@ -286,48 +214,34 @@ def _part_data(summary: ArticleSummary, detail: _Detail) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
-def _merge_job(job: _Job, parts: list[_Part]) -> tuple[_Job | None, int]:
-    """The merge call, grounded against the whole article, and the detail level that fit
-    in ``context_tokens`` (0: all of it); None when even the least does not fit."""
-    from summarizer.pipeline import _Job
-
-    assert job.plan is not None
-    done = [p.result.summary for p in parts if p.result is not None]
-    if not done:
-        raise ValidationFailedError(
-            f"no part of the {len(parts)} gave a grounded summary",
-            article_id=job.article.source,
-            attempts=_renumber([a for p in parts for a in p.attempts]),
-            usage=Usage.total([a.usage for p in parts for a in p.attempts]),
-        )
-    prompt = job.plan.merge_prompt
+def merge_messages(
+    plan: Plan, parts: list[Part], title: str | None, max_tokens: int
+) -> tuple[list[dict[str, str]] | None, int]:
+    """The merge call's messages and the detail level that fit in ``context_tokens``
+    (0: all of it); None when even the least does not fit."""
+    done = [p.summary for p in parts if p.summary is not None]
     for level, detail in enumerate(_DETAIL):
         data = [_part_data(summary, detail) for summary in done]
-        messages = prompt.render(parts=data, title=job.title)
-        if request_tokens(messages) + job.settings.max_tokens <= job.plan.context_tokens:
-            policy = GroundingPolicy(job.article.text)
-            # Offsets stay in the cleaned text until the whole result is finished.
-            seen = dataclasses.replace(job.article, input_text=None, removed=())
-            merge = _Job(job.settings, seen, prompt, messages, policy, job.started, "", job.title)
-            return merge, level
+        messages = plan.merge_prompt.render(parts=data, title=title)
+        if request_tokens(messages) + max_tokens <= plan.context_tokens:
+            return messages, level
     return None, len(_DETAIL)
 
 
-def _shift(span: Span | None, by: int) -> Span | None:
-    if span is None:
-        return None
+def shift(span: Span | None, by: int) -> Span | None:
+    """``span`` moved ``by`` characters: from a chunk's text to the whole article's."""
+    if span is None or by == 0:
+        return span
     fragments = [(a + by, b + by) for a, b in span.fragments] if span.fragments else None
     return Span(start=span.start + by, end=span.end + by, fragments=fragments)
 
 
-def _in_article(part: _Part) -> ArticleSummary:
+def in_article(summary: ArticleSummary, by: int) -> ArticleSummary:
     """A part's summary with its offsets moved from the chunk to the whole article."""
-    assert part.result is not None
-    summary = part.result.summary.model_copy(deep=True)
     for fact in summary.key_facts:
-        fact.evidence_spans = [_shift(s, part.chunk.start) for s in fact.evidence_spans]
+        fact.evidence_spans = [shift(s, by) for s in fact.evidence_spans]
     for quote in summary.source_quotes:
-        quote.span = _shift(quote.span, part.chunk.start)
+        quote.span = shift(quote.span, by)
     return summary
 
 
@@ -358,49 +272,66 @@ def _by_rule(parts: list[ArticleSummary]) -> ArticleSummary:
     )
 
 
-def _assemble(
-    job: _Job,
-    parts: list[_Part],
-    merge: _Job | None,
-    merged: SummaryResult | Exception | None,
+@dataclass
+class Assembled:
+    """The one summary of a long article, and the record of how it was made."""
+
+    summary: ArticleSummary
+    notes: list[str]
+    attempts: list[Attempt]
+    checks: list[GroundingCheck]
+    chunking: Chunking
+
+
+def assemble(
+    plan: Plan,
+    parts: list[Part],
+    merged: ArticleSummary | Exception | None,
+    merge_attempts: list[Attempt],
+    merge_checks: list[GroundingCheck],
+    merge_notes: list[str],
     level: int = 0,
-) -> SummaryResult:
-    assert job.plan is not None
+) -> Assembled:
+    """Parts and merge answer into one summary; see the module docstring for the rules.
+
+    ``merged`` is the checked merge answer, the error that kept it from being
+    used, or None when no merge call could be made (it did not fit).
+    """
     total = len(parts)
     notes: list[str] = []
-    if merge is not None and level:
+    if merged is not None and level:
         detail = _DETAIL[level]
         notes.append(
             f"the part summaries were shortened to fit the merge call in context_tokens="
-            f"{job.plan.context_tokens:,}: the first {detail.facts} key fact(s) and "
+            f"{plan.context_tokens:,}: the first {detail.facts} key fact(s) and "
             f"{detail.quotes} quote(s) of each"
         )
     for part in parts:
         label = f"part {part.number}/{total}"
         if part.error is not None:
             notes.append(f"{label} gave no grounded summary and is left out: {part.error}")
-        elif part.result is not None:
-            notes.extend(f"{label}: {w}" for w in part.result.meta.warnings)
-    shifted = {p.number: _in_article(p) for p in parts if p.result is not None}
+        else:
+            notes.extend(f"{label}: {w}" for w in part.notes)
+    done = {p.number: p.summary for p in parts if p.summary is not None}
     merged_by: Literal["model", "rule"] = "model"
-    if isinstance(merged, SummaryResult):
-        summary = merged.summary
-        notes.extend(f"merge: {w}" for w in merged.meta.warnings)
+    if isinstance(merged, ArticleSummary):
+        summary = merged
+        notes.extend(f"merge: {w}" for w in merge_notes)
     else:
         why = (
             f"the merge answer could not be used ({merged})"
             if merged is not None
             else f"the part summaries do not fit one merge call in context_tokens="
-            f"{job.plan.context_tokens:,}"
+            f"{plan.context_tokens:,}"
         )
         notes.append(f"{why}; merged by rule")
-        summary, merged_by = _by_rule(list(shifted.values())), "rule"
+        summary, merged_by = _by_rule(list(done.values())), "rule"
     summary.parties = dedupe_parties(summary.parties)
-    _add_part_quotes(summary, list(shifted.values()))
+    _add_part_quotes(summary, list(done.values()))
 
     infos = []
     for part in parts:
-        own = shifted.get(part.number)
+        own = done.get(part.number)
         facts = own.key_facts if own is not None else []
         kept = [
             f
@@ -425,44 +356,34 @@ def _assemble(
                     f"part {part.number}/{total}: none of its {len(facts)} key fact(s) is in "
                     "the merged answer, which is full (8 facts)"
                 )
-        attempts = part.attempts
         infos.append(
             ChunkInfo(
                 start=part.chunk.start,
                 end=part.chunk.end,
                 tokens_estimated=part.chunk.tokens,
-                calls=len(attempts),
-                usage=Usage.total([a.usage for a in attempts]),
+                calls=len(part.attempts),
+                usage=Usage.total([a.usage for a in part.attempts]),
                 key_facts=len(facts),
                 key_facts_kept=len(kept),
             )
         )
-
-    merge_attempts: list[Attempt] = []
-    if isinstance(merged, SummaryResult):
-        merge_attempts = merged.meta.attempts
-    elif isinstance(merged, (ValidationFailedError, OutputTruncatedError)):
-        merge_attempts = merged.attempts
-    attempts = _renumber([a for p in parts for a in p.attempts] + merge_attempts)
-    result = job.finish(summary, attempts, notes)
-    checks: list[GroundingCheck] = [
-        c for p in parts if p.result is not None for c in p.result.meta.grounding
-    ]
-    if merge is not None:
-        checks += merge.policy.checks
-    prompt = job.plan.merge_prompt
-    result.meta.grounding = checks
-    result.meta.chunks = total
-    result.meta.chunking = Chunking(
-        context_tokens=job.plan.context_tokens,
-        article_tokens_estimated=job.plan.article_tokens,
-        chunk_budget_tokens=job.plan.budget,
+    prompt = plan.merge_prompt
+    chunking = Chunking(
+        context_tokens=plan.context_tokens,
+        article_tokens_estimated=plan.article_tokens,
+        chunk_budget_tokens=plan.budget,
         estimate=ESTIMATE_METHOD,
         chunks=infos,
         merge_prompt=PromptInfo(name=prompt.name, version=prompt.version, sha256=prompt.sha256),
         merged_by=merged_by,
     )
-    return result
+    return Assembled(
+        summary=summary,
+        notes=notes,
+        attempts=_renumber([a for p in parts for a in p.attempts] + merge_attempts),
+        checks=[c for p in parts for c in p.checks] + merge_checks,
+        chunking=chunking,
+    )
 
 
 def _add_part_quotes(summary: ArticleSummary, parts: list[ArticleSummary]) -> None:
@@ -482,40 +403,10 @@ def _renumber(attempts: list[Attempt]) -> list[Attempt]:
 
 # --- parties ---------------------------------------------------------------------------
 
-_HONORIFICS = {
-    "mr", "mrs", "ms", "miss", "dr", "prof", "sir", "dame", "sen", "rep", "gov", "gen",
-    "col", "capt", "lt", "sgt", "president", "vice", "prime", "minister", "secretary",
-    "state", "of", "the", "senator", "governor", "general", "spokesman", "spokeswoman",
-}  # fmt: skip
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-
-
-def _name_words(name: str, person: bool = True) -> list[str]:
-    """The words that name: a person's without titles; anything else's without "the"."""
-    ignored = _HONORIFICS if person else {"the"}
-    return [w for w in _WORD.findall(name.casefold()) if w not in ignored]
-
-
-def _plain(name: str) -> str:
-    return " ".join(name.casefold().split())
-
 
 def _same_party(a: Party, b: Party) -> bool:
-    """One party under two names: equal names, or (people) one's name words within the other's.
-
-    "Pompeo", "Mr. Pompeo" and "Secretary of State Mike Pompeo" match "Mike Pompeo";
-    organizations match only on the whole name, "the" and case aside.
-    """
-    people = a.kind == b.kind == "person"
-    wa, wb = _name_words(a.name, people), _name_words(b.name, people)
-    if not wa or not wb:
-        return _plain(a.name) == _plain(b.name)
-    if wa == wb:
-        return True
-    if people:
-        short, long = sorted((wa, wb), key=len)
-        return short[-1] == long[-1] and set(short) <= set(long)
-    return False
+    """One party under two names (``words.same_name``; people by name words)."""
+    return same_name(a.name, b.name, person=a.kind == b.kind == "person")
 
 
 def dedupe_parties(parties: list[Party]) -> list[Party]:
@@ -532,7 +423,7 @@ def dedupe_parties(parties: list[Party]) -> list[Party]:
                 names = [known.name, *known.aliases, party.name, *party.aliases]
                 # Most name words, then the shortest (no titles); the first on a tie.
                 person = party.kind == "person"
-                fullest = max(names, key=lambda n: (len(_name_words(n, person)), -len(n)))
+                fullest = max(names, key=lambda n: (len(name_words(n, person)), -len(n)))
                 aliases = list(dict.fromkeys(n for n in names if _plain(n) != _plain(fullest)))
                 keep = known if fullest in (known.name, *known.aliases) else party
                 merged[i] = keep.model_copy(update={"name": fullest, "aliases": aliases})
@@ -540,3 +431,7 @@ def dedupe_parties(parties: list[Party]) -> list[Party]:
         else:
             merged.append(party.model_copy())
     return merged
+
+
+def _plain(name: str) -> str:
+    return " ".join(name.casefold().split())

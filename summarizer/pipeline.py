@@ -1,272 +1,95 @@
 """One article in, one verified summary out: ``summarize`` and its async twin.
 
-The steps: check the article, render the prompt, ask the model (instructor
-re-asks while the answer breaks the schema or is not grounded), then apply
-``on_ungrounded`` to whatever the last answer still could not ground, and
-record how it all went in ``meta``.
+The steps themselves are a :class:`~summarizer.job.Job`, which does no I/O;
+this module drives them. :func:`run` sends what the job asks for with the sync
+client (a long article's parts in ``chunk_concurrency`` threads), :func:`arun`
+with the async one; the cache and the endpoint (a local model started for the
+block, if none is given) are set up around them here.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import dataclasses
-import functools
-import hashlib
-import json
 import logging
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Unpack
 
 from summarizer.article import Article
-from summarizer.cache import ResultCache, cache_key
+from summarizer.cache import ResultCache
+from summarizer.checks import checking
 from summarizer.errors import LocalModelError, OutputTruncatedError, ValidationFailedError
-from summarizer.longform import Plan, plan_chunks
-from summarizer.prompts import Prompt, load_prompt
-from summarizer.schema import (
-    ArticleSummary,
-    Attempt,
-    Cleaning,
-    GroundingPolicy,
-    Meta,
-    PromptInfo,
-    RemovedText,
-    SourceInfo,
-    Span,
-    SummaryResult,
-    Usage,
-    grounding_source,
-)
-from summarizer.settings import Settings, load_settings
+from summarizer.job import Ask, Job, Reply
+from summarizer.schema import SummaryResult
+from summarizer.settings import Settings, SettingsOptions, load_settings
 
 if TYPE_CHECKING:
     from summarizer.llm import LLM, AsyncLLM
 
-__all__ = ["asummarize", "endpoint", "summarize"]
-
 log = logging.getLogger("summarizer")
 
-
-@functools.cache
-def _version() -> str:
-    """This package's version; looked up once (about 1 ms each time, on every result)."""
-    try:
-        return version("summarizer")
-    except PackageNotFoundError:  # running from a source tree
-        return "0+unknown"
+__all__ = ["aendpoint", "arun", "asummarize", "endpoint", "resolve_settings", "run", "summarize"]
 
 
-@dataclass
-class _Job:
-    """Everything decided before the model is called; no I/O to the model here."""
-
-    settings: Settings
-    article: Article
-    prompt: Prompt
-    messages: list[dict[str, str]]
-    policy: GroundingPolicy
-    started: float
-    key: str
-    """The result cache's key, computed before any server is started."""
-    title: str | None = None
-    plan: Plan | None = None
-    """Set when the article is longer than the context: chunks, then a merge (longform.py)."""
-
-    @classmethod
-    def prepare(
-        cls,
-        text: str | Article,
-        settings: Settings,
-        title: str | None,
-        prompt: Prompt | None = None,
-    ) -> _Job:
-        """``prompt``: one already loaded from ``settings`` (a batch loads it once)."""
-        started = time.monotonic()
-        article = (
-            text
-            if isinstance(text, Article)
-            else Article.from_text(text, title=title, max_bytes=settings.max_input_bytes)
-        )
-        if settings.clean:
-            article = article.cleaned()
-        prompt = prompt or load_prompt(
-            settings.prompt, settings.prompt_version, prompts_dir=settings.prompts_dir
-        )
-        title = title or article.title
-        messages = prompt.render(article=article.text, title=title)
-        key = cache_key(article, prompt, title, settings)
-        plan = plan_chunks(article, prompt, title, settings)
-        key = _input_key(key, article, plan)
-        policy = GroundingPolicy(article.text)
-        return cls(settings, article, prompt, messages, policy, started, key, title, plan)
-
-    def run(self, llm: LLM) -> SummaryResult:
-        """Ask the model through ``llm`` (already pointed at a live endpoint)."""
-        if self.plan is not None:
-            from summarizer.longform import run_chunked
-
-            return run_chunked(self, llm)
+def run(job: Job, llm: LLM) -> SummaryResult:
+    """Drive ``job`` with a sync client already pointed at a live endpoint."""
+    flow = job.flow()
+    asks = next(flow)
+    while True:
+        if len(asks) == 1:
+            replies = [_send(llm, asks[0])]
+        else:
+            with ThreadPoolExecutor(max_workers=job.settings.chunk_concurrency) as pool:
+                replies = list(pool.map(lambda ask: _send(llm, ask), asks))
         try:
-            with grounding_source(self.policy):
-                extraction = llm.extract(ArticleSummary, self.messages)
-        except (ValidationFailedError, OutputTruncatedError) as error:
-            return self.salvage(error)
-        return self.finish(extraction.value, extraction.attempts)
+            asks = flow.send(replies)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
-    async def arun(self, llm: AsyncLLM) -> SummaryResult:
-        """The asyncio twin of :meth:`run`; one ``llm`` may serve many jobs at once."""
-        if self.plan is not None:
-            from summarizer.longform import arun_chunked
 
-            return await arun_chunked(self, llm)
+async def arun(job: Job, llm: AsyncLLM) -> SummaryResult:
+    """The asyncio twin of :func:`run`; one ``llm`` may serve many jobs at once."""
+    flow = job.flow()
+    asks = next(flow)
+    gate = asyncio.Semaphore(job.settings.chunk_concurrency)
+
+    async def one(ask: Ask) -> Reply:
+        async with gate:
+            return await _asend(llm, ask)
+
+    while True:
+        if len(asks) == 1:
+            replies = [await _asend(llm, asks[0])]
+        else:
+            try:
+                async with asyncio.TaskGroup() as group:  # one failure cancels the others
+                    tasks = [group.create_task(one(ask)) for ask in asks]
+            except BaseExceptionGroup as failed:
+                raise failed.exceptions[0] from None
+            replies = [task.result() for task in tasks]
         try:
-            with grounding_source(self.policy):  # a context variable: each task has its own
-                extraction = await llm.extract(ArticleSummary, self.messages)
+            asks = flow.send(replies)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
+def _send(llm: LLM, ask: Ask) -> Reply:
+    with checking(ask.policy):  # a context variable: each thread and task has its own
+        try:
+            extraction = llm.extract(ask.response_model, ask.messages)
         except (ValidationFailedError, OutputTruncatedError) as error:
-            return self.salvage(error)
-        return self.finish(extraction.value, extraction.attempts)
-
-    def salvage(self, error: ValidationFailedError | OutputTruncatedError) -> SummaryResult:
-        """Attempts ran out: with on_ungrounded=drop, keep the best schema-valid answer.
-
-        Best means fewest ungrounded items, earliest on a tie: a re-ask can make a
-        small model's answer worse, and a good first answer should not be lost.
-        """
-        if self.settings.on_ungrounded != "drop" or not self.policy.rejected:
-            raise error
-        best = min(range(len(self.policy.rejected)), key=lambda i: len(self.policy.rejected[i][1]))
-        summary, missing = self.policy.rejected[best]
-        answers = len(self.policy.rejected)
-        note = (
-            f"no answer was fully grounded after {len(error.attempts)} call(s); kept the best of "
-            f"{answers} schema-valid answer(s), which had {len(missing)} ungrounded item(s)"
-        )
-        return self.finish(summary, error.attempts, [note])
-
-    def finish(
-        self, summary: ArticleSummary, attempts: list[Attempt], notes: list[str] | None = None
-    ) -> SummaryResult:
-        usage = Usage.total([a.usage for a in attempts])
-        warnings: list[str] = list(notes or [])
-        if not self.prompt.locked:
-            warnings.append(f"prompt {self.prompt.ref} is a draft: it is not in prompts.lock")
-        missing = summary.ground(self.policy.index)
-        if missing:
-            if self.settings.on_ungrounded == "fail":
-                raise ValidationFailedError(
-                    f"{len(missing)} item(s) not found in the article",
-                    article_id=self.article.source,
-                    attempts=attempts,
-                    usage=usage,
-                )
-            warnings.extend(summary.drop_ungrounded(missing))
-            if not summary.key_facts:
-                raise ValidationFailedError(
-                    "no key fact could be grounded in the article",
-                    article_id=self.article.source,
-                    attempts=attempts,
-                    usage=usage,
-                )
-        for warning in warnings:
-            log.warning("%s: %s", self.article.source, warning)
-        _spans_to_input(summary, self.article)
-        given = (
-            self.article.input_text if self.article.input_text is not None else self.article.text
-        )
-        meta = Meta(
-            model=self.settings.resolved_model,
-            endpoint=self.settings.endpoint_host,
-            mode=self.settings.mode,
-            prompt=PromptInfo(
-                name=self.prompt.name, version=self.prompt.version, sha256=self.prompt.sha256
-            ),
-            attempts=attempts,
-            usage=usage,
-            cost_usd=usage.cost_usd(self.settings.price(self.settings.resolved_model)),
-            latency_s=round(time.monotonic() - self.started, 3),
-            article_sha256=hashlib.sha256(given.encode("utf-8")).hexdigest(),
-            article_chars=len(given),
-            summarizer_version=_version(),
-            created_at=datetime.now(UTC),
-            grounding=self.policy.checks,
-            warnings=warnings,
-            calls=len(attempts),
-            **_input_meta(self.article),
-        )
-        return SummaryResult(summary=summary, meta=meta)
+            return Reply(error.attempts, error)
+    return Reply(extraction.attempts)
 
 
-def _spans_to_input(summary: ArticleSummary, article: Article) -> None:
-    """Move every span from the cleaned text, where it was grounded, to the text given.
-
-    A user holds the article they passed, not our cleaned copy, so offsets point
-    there: ``given[span.start:span.end] == quote.text``. Cleaning removes whole
-    lines; a span that straddles one becomes fragments around it.
-    """
-    if not article.removed:
-        return
-
-    def move(span: Span | None) -> Span | None:
-        if span is None:
-            return None
-        pieces: list[list[int]] = []
-        for start, end in span.fragments or [(span.start, span.end)]:
-            for offset in range(start, end):
-                at = article.to_input(offset)
-                if pieces and pieces[-1][1] == at:
-                    pieces[-1][1] = at + 1
-                else:
-                    pieces.append([at, at + 1])
-        if not pieces:
-            return span
-        fragments = [(a, b) for a, b in pieces] if len(pieces) > 1 else None
-        return Span(start=pieces[0][0], end=pieces[-1][1], fragments=fragments)
-
-    for fact in summary.key_facts:
-        fact.evidence_spans = [move(span) for span in fact.evidence_spans]
-    for quote in summary.source_quotes:
-        quote.span = move(quote.span)
-
-
-def _input_meta(article: Article) -> dict[str, Any]:
-    """``meta.cleaning`` and ``meta.source``: how the text the model saw came to be."""
-    extra: dict[str, Any] = {}
-    if article.input_text is not None and article.removed:
-        extra["cleaning"] = Cleaning(
-            text_sha256=article.sha256,
-            text_chars=len(article.text),
-            removed=[RemovedText(**dataclasses.asdict(r)) for r in article.removed],
-        )
-    if article.kind != "text":
-        extra["source"] = SourceInfo(
-            kind=article.kind,
-            url=article.url,
-            title=article.title,
-            author=article.author,
-            date=article.date,
-        )
-    return extra
-
-
-def _input_key(key: str, article: Article, plan: Plan | None) -> str:
-    """The cache key, extended by what ``cache_key`` does not see: the input before
-    cleaning, where it came from, and how a long article is split and merged."""
-    extra: dict[str, Any] = {}
-    meta = _input_meta(article)
-    if article.input_text is not None and article.removed:
-        extra["input_sha256"] = hashlib.sha256(article.input_text.encode("utf-8")).hexdigest()
-    if "source" in meta:
-        extra["source"] = meta["source"].model_dump()
-    if plan is not None:
-        extra["chunks"] = [[c.start, c.end] for c in plan.chunks]
-        extra["merge"] = [plan.merge_prompt.ref, plan.merge_prompt.sha256, plan.context_tokens]
-    if not extra:
-        return key
-    canonical = json.dumps(extra, sort_keys=True, separators=(",", ":"))
-    return f"{key}+{hashlib.sha256(canonical.encode('utf-8')).hexdigest()[:32]}"
+async def _asend(llm: AsyncLLM, ask: Ask) -> Reply:
+    with checking(ask.policy):
+        try:
+            extraction = await llm.extract(ask.response_model, ask.messages)
+        except (ValidationFailedError, OutputTruncatedError) as error:
+            return Reply(error.attempts, error)
+    return Reply(extraction.attempts)
 
 
 _LOCAL_TIMEOUTS = {"timeout": 900.0, "article_timeout": 2700.0}
@@ -286,6 +109,24 @@ def endpoint(settings: Settings) -> Iterator[Settings]:
     if not settings.uses_local_model:
         yield settings
         return
+    server, update = _local_server(settings)
+    with server:
+        yield settings.model_copy(update={**update, "base_url": server.base_url})
+
+
+@contextlib.asynccontextmanager
+async def aendpoint(settings: Settings) -> AsyncIterator[Settings]:
+    """:func:`endpoint` for asyncio: the event loop runs on while the local model loads."""
+    if not settings.uses_local_model:
+        yield settings
+        return
+    server, update = _local_server(settings)
+    async with server:
+        yield settings.model_copy(update={**update, "base_url": server.base_url})
+
+
+def _local_server(settings: Settings) -> tuple[Any, dict[str, Any]]:
+    """The local server to start (not started yet) and the settings it changes."""
     from summarizer import local
 
     try:
@@ -302,11 +143,11 @@ def endpoint(settings: Settings) -> Iterator[Settings]:
     for name, floor in _LOCAL_TIMEOUTS.items():
         if name not in settings.model_fields_set:
             update[name] = max(getattr(settings, name), floor)
-    with local.LocalServer(gguf, alias, startup_timeout=settings.startup_timeout) as server:
-        yield settings.model_copy(update={**update, "base_url": server.base_url})
+    return local.LocalServer(gguf, alias, startup_timeout=settings.startup_timeout), update
 
 
-def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
+def resolve_settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
+    """``settings`` (or the environment's) with every override that is not None."""
     if settings is None:
         return load_settings(**overrides)
     given = {k: v for k, v in overrides.items() if v is not None}
@@ -316,16 +157,9 @@ def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
 def summarize(
     text: str | Article,
     *,
-    model: str | None = None,
-    base_url: str | None = None,
-    api_key: str | None = None,
-    prompt: str | None = None,
-    prompt_version: int | None = None,
-    max_attempts: int | None = None,
-    on_ungrounded: str | None = None,
     title: str | None = None,
     settings: Settings | None = None,
-    **options: Any,
+    **options: Unpack[SettingsOptions],
 ) -> SummaryResult:
     """Summarize one article; every quote and evidence span comes back with offsets.
 
@@ -338,23 +172,12 @@ def summarize(
     Offsets point into ``text`` as given, though the model saw it with scraped
     boilerplate removed (``clean``; ``meta.cleaning`` lists each removal).
 
-    Arguments left as ``None`` come from ``SUMMARIZER_*``/``OPENAI_*`` environment
-    variables, then defaults; ``options`` are any other :class:`Settings` field.
+    ``options`` are any :class:`Settings` field (``model``, ``base_url``, ``api_key``,
+    ``prompt``, ``max_attempts``, ``on_ungrounded``...); those left out come from
+    ``SUMMARIZER_*``/``OPENAI_*`` environment variables, then defaults.
     """
-    resolved = _settings(
-        settings,
-        dict(
-            model=model,
-            base_url=base_url,
-            api_key=api_key,
-            prompt=prompt,
-            prompt_version=prompt_version,
-            max_attempts=max_attempts,
-            on_ungrounded=on_ungrounded,
-            **options,
-        ),
-    )
-    job = _Job.prepare(text, resolved, title)
+    resolved = resolve_settings(settings, dict(options))
+    job = Job.prepare(text, resolved, title)
     with ResultCache.for_settings(resolved) as cache:
         cached = cache.get(job.key)
         if cached is not None:
@@ -363,11 +186,7 @@ def summarize(
 
         with endpoint(resolved) as live:
             job.settings = live
-            llm = LLM(live)
-            try:
-                result = job.run(llm)
-            finally:
-                llm.close()
+            result = run(job, LLM(live))
         cache.put(job.key, result)
     return result
 
@@ -375,44 +194,25 @@ def summarize(
 async def asummarize(
     text: str | Article,
     *,
-    model: str | None = None,
-    base_url: str | None = None,
-    api_key: str | None = None,
-    prompt: str | None = None,
-    prompt_version: int | None = None,
-    max_attempts: int | None = None,
-    on_ungrounded: str | None = None,
     title: str | None = None,
     settings: Settings | None = None,
-    **options: Any,
+    **options: Unpack[SettingsOptions],
 ) -> SummaryResult:
     """The asyncio twin of :func:`summarize`, with the same arguments."""
-    resolved = _settings(
-        settings,
-        dict(
-            model=model,
-            base_url=base_url,
-            api_key=api_key,
-            prompt=prompt,
-            prompt_version=prompt_version,
-            max_attempts=max_attempts,
-            on_ungrounded=on_ungrounded,
-            **options,
-        ),
-    )
-    job = _Job.prepare(text, resolved, title)
+    resolved = resolve_settings(settings, dict(options))
+    job = await asyncio.to_thread(Job.prepare, text, resolved, title)
     with ResultCache.for_settings(resolved) as cache:
         cached = cache.get(job.key)
         if cached is not None:
             return cached
-        from summarizer.llm import AsyncLLM  # only now: a cache hit does not import openai
+        from summarizer.llm import AsyncLLM
 
-        with endpoint(resolved) as live:
+        async with aendpoint(resolved) as live:
             job.settings = live
             llm = AsyncLLM(live)
             try:
-                result = await job.arun(llm)
+                result = await arun(job, llm)
             finally:
-                await llm.close()
+                await llm.close()  # its connections belong to this event loop
         cache.put(job.key, result)
     return result

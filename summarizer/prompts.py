@@ -68,6 +68,10 @@ class Prompt:
     source: str
     path: Path
     locked: bool
+    answer: str = "verbatim"
+    """What the model answers: ``verbatim`` passages it copies (summarize@1), or ``cited``
+    ids of sentences and quotations that the program found (summarize@2, passages.py).
+    Set by the front matter's ``answer:`` line."""
 
     @property
     def ref(self) -> str:
@@ -172,7 +176,10 @@ def load_prompt(ref: str, version: int | None = None, *, prompts_dir: Path | Non
         source=source,
         path=path,
         locked=f"{name}@{number}" in lock,
+        answer=meta.get("answer", "verbatim"),
     )
+    if prompt.answer not in ("verbatim", "cited"):
+        raise ConfigError(f"{path}: answer must be 'verbatim' or 'cited', not {prompt.answer!r}")
     expected = lock.get(prompt.ref)
     if expected is not None and expected != prompt.sha256:
         raise PromptLockError(

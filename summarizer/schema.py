@@ -1,31 +1,26 @@
-"""The models users import, and the grounding rules the model's answer must meet.
+"""The pydantic shapes: what users import, and what the model is asked to answer.
 
 Field descriptions are part of the prompt: the model reads them in the tool
 schema, so they are short and say what to copy and what to write.
 
 Offsets are never asked of the model. Fields marked ``SkipJsonSchema`` are left
-out of the schema the model sees and are filled in by :meth:`ArticleSummary.ground`,
-which also replaces each located quote and passage by the article's own
-characters (curly quotes, dashes and all), so that ``text[start:end] == quote.text``.
-Grounding runs inside validation when a source is given, either as pydantic
-validation context (``model_validate(data, context={"source": text})``) or,
-for model calls, through :func:`grounding_source` (instructor would render the
-messages as Jinja templates if the source went in as ``context=``).
+out of the schema the model sees and are filled in by the program
+(``checks.py``), which also puts the article's own characters in each quote and
+passage, so that ``text[start:end] == quote.text``.
+
+Two answer shapes reach the model: :class:`ArticleSummary` itself (summarize@1:
+passages copied verbatim) and :class:`CitedAnswer` (summarize@2: ids of the
+sentences and quotations that ``passages.py`` found), which the program turns
+into an :class:`ArticleSummary`. The rules an answer must meet live in ``checks.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from contextvars import ContextVar
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
-
-from summarizer.grounding import SourceIndex
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -33,9 +28,13 @@ __all__ = [
     "Attempt",
     "ChunkInfo",
     "Chunking",
+    "CitedAnswer",
+    "CitedFact",
+    "CitedParty",
+    "CitedQuote",
+    "CitedStatement",
     "Cleaning",
     "GroundingCheck",
-    "GroundingPolicy",
     "KeyFact",
     "Meta",
     "Party",
@@ -46,12 +45,10 @@ __all__ = [
     "SourceQuote",
     "Span",
     "SummaryResult",
-    "Ungrounded",
     "Usage",
-    "grounding_source",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bump when the shape of ArticleSummary changes: caches and saved results key on it."""
 
 PartyKind = Literal["person", "organization", "government", "country", "group", "other"]
@@ -75,6 +72,10 @@ class KeyFact(BaseModel):
         description="1-2 passages copied exactly from the article that prove the statement.",
     )
     evidence_spans: SkipJsonSchema[list[Span | None]] = Field(default_factory=list)
+    sentence_ids: SkipJsonSchema[list[int] | None] = Field(
+        default=None,
+        description="summarize@2: the ids of the evidence sentences (passages.py numbering).",
+    )
 
     @field_validator("statement")
     @classmethod
@@ -112,54 +113,9 @@ class SourceQuote(BaseModel):
         description="Who said it, as named in the article; null if the article does not say."
     )
     span: SkipJsonSchema[Span | None] = None
-
-
-@dataclass
-class Ungrounded:
-    """An item of the answer that is not in the article."""
-
-    path: str
-    text: str
-    what: Literal["quote", "evidence", "speaker"]
-
-    def describe(self) -> str:
-        shown = self.text if len(self.text) <= 90 else self.text[:87] + "..."
-        return f"{self.path} = {shown!r}"
-
-
-@dataclass
-class GroundingPolicy:
-    """What validation checks against; ``strict`` makes a miss a validation error."""
-
-    source: str
-    strict: bool = True
-    index: SourceIndex = field(init=False, repr=False)
-    rejected: list[tuple[ArticleSummary, list[Ungrounded]]] = field(default_factory=list)
-    checks: list[GroundingCheck] = field(default_factory=list)
-    """Answers that met the schema but not the grounding, kept to fall back on."""
-
-    def __post_init__(self) -> None:
-        self.index = SourceIndex(self.source)
-
-
-_POLICY: ContextVar[GroundingPolicy | None] = ContextVar("summarizer_grounding", default=None)
-
-
-@contextlib.contextmanager
-def grounding_source(policy: GroundingPolicy) -> Iterator[GroundingPolicy]:
-    """Ground every ArticleSummary validated inside this block against ``policy``."""
-    token = _POLICY.set(policy)
-    try:
-        yield policy
-    finally:
-        _POLICY.reset(token)
-
-
-def _policy_from(info: ValidationInfo) -> GroundingPolicy | None:
-    context = info.context
-    if isinstance(context, dict) and isinstance(context.get("source"), str):
-        return GroundingPolicy(context["source"], strict=bool(context.get("strict", True)))
-    return _POLICY.get()
+    quotation_id: SkipJsonSchema[int | None] = Field(
+        default=None, description="summarize@2: the id of the quotation (passages.py numbering)."
+    )
 
 
 class ArticleSummary(BaseModel):
@@ -204,108 +160,56 @@ class ArticleSummary(BaseModel):
                 unique.append(party)
         return unique
 
-    @model_validator(mode="after")
-    def _grounded(self, info: ValidationInfo) -> ArticleSummary:
-        policy = _policy_from(info)
-        if policy is None:
-            return self
-        missing = self.ground(policy.index)
-        items = sum(len(f.evidence) for f in self.key_facts) + sum(
-            1 + (q.speaker is not None) for q in self.source_quotes
-        )
-        policy.checks.append(GroundingCheck(items=items, not_found=len(missing)))
-        if missing and policy.strict:
-            policy.rejected.append((self, missing))
-            raise ValueError(_reask_message(missing))
-        return self
 
-    def ground(self, source: SourceIndex | str) -> list[Ungrounded]:
-        """Fill in every span from ``source``; return what could not be found."""
-        index = source if isinstance(source, SourceIndex) else SourceIndex(source)
-        missing: list[Ungrounded] = []
-        for i, fact in enumerate(self.key_facts):
-            fact.evidence_spans = []
-            for j, passage in enumerate(fact.evidence):
-                span = _span(index, passage)
-                fact.evidence_spans.append(span)
-                if span is None:
-                    missing.append(Ungrounded(f"key_facts[{i}].evidence[{j}]", passage, "evidence"))
-                elif span.fragments is None:
-                    fact.evidence[j] = index.text[span.start : span.end]
-        for i, quote in enumerate(self.source_quotes):
-            quote.span = _span(index, quote.text)
-            if quote.span is None:
-                missing.append(Ungrounded(f"source_quotes[{i}].text", quote.text, "quote"))
-            elif quote.span.fragments is None:
-                quote.text = index.text[quote.span.start : quote.span.end]
-            if quote.speaker is not None and (
-                not quote.speaker.strip() or index.locate(quote.speaker, ignore_case=True) is None
-            ):
-                missing.append(Ungrounded(f"source_quotes[{i}].speaker", quote.speaker, "speaker"))
-        return missing
+class CitedFact(BaseModel):
+    sentences: list[int] = Field(
+        min_length=1, max_length=2, description="Ids of the 1 or 2 sentences that state it."
+    )
 
-    def drop_ungrounded(self, missing: list[Ungrounded]) -> list[str]:
-        """Remove what ``ground`` could not find; return one warning per change.
-
-        A quote whose speaker is not in the article keeps its text and loses
-        the speaker; a fact left with no evidence is dropped with it.
-        """
-        warnings: list[str] = []
-        bad_quotes = {m.path for m in missing if m.what == "quote"}
-        bad_speakers = {m.path for m in missing if m.what == "speaker"}
-        for item in missing:
-            action = "speaker removed" if item.what == "speaker" else "dropped"
-            warnings.append(f"not found in the article, {action}: {item.describe()}")
-        kept_quotes = []
-        for i, quote in enumerate(self.source_quotes):
-            if f"source_quotes[{i}].text" in bad_quotes:
-                continue
-            if f"source_quotes[{i}].speaker" in bad_speakers:
-                quote.speaker = None
-            kept_quotes.append(quote)
-        self.source_quotes = kept_quotes
-        kept_facts = []
-        for i, fact in enumerate(self.key_facts):
-            pairs = [(e, s) for e, s in zip(fact.evidence, fact.evidence_spans, strict=True) if s]
-            if not pairs:
-                warnings.append(f"key_facts[{i}] dropped: none of its evidence is in the article")
-                continue
-            fact.evidence = [e for e, _ in pairs]
-            fact.evidence_spans = [s for _, s in pairs]
-            kept_facts.append(fact)
-        self.key_facts = kept_facts
-        return warnings
+    @field_validator("sentences")
+    @classmethod
+    def _unique(cls, ids: list[int]) -> list[int]:
+        return list(dict.fromkeys(ids))
 
 
-def _span(index: SourceIndex, text: str) -> Span | None:
-    found = index.locate(text)
-    if found is None:
-        return None
-    return Span(
-        start=found.start,
-        end=found.end,
-        fragments=[list(f) for f in found.fragments] or None,  # type: ignore[misc]
+class CitedStatement(CitedFact):
+    """A cited fact the model also words itself: asked for when ``language`` is set."""
+
+    statement: str = Field(max_length=200, description="The fact in at most 20 words.")
+
+
+class CitedQuote(BaseModel):
+    id: int = Field(description="The quotation's number: 3 for Q3.")
+    speaker: str | None = Field(
+        max_length=80, description="Who said it, as the article names them, or null."
     )
 
 
-def _reask_message(missing: list[Ungrounded]) -> str:
-    """What the model reads on a re-ask: what was not found, and what to do."""
-    words = [m.describe() for m in missing if m.what != "speaker"]
-    speakers = [m.describe() for m in missing if m.what == "speaker"]
-    parts = []
-    if words:
-        parts.append(
-            "These are not copied exactly from the article: "
-            + "; ".join(words)
-            + ". Copy the article's exact words, one passage each, or leave the item out."
-        )
-    if speakers:
-        parts.append(
-            "These speakers are not named in the article: "
-            + "; ".join(speakers)
-            + ". Use the name as the article writes it, or null."
-        )
-    return " ".join(parts)
+class CitedParty(Party):
+    name: str = Field(max_length=80, description="Name as written in the article.")
+    role: str = Field(max_length=80, description="Their part in this story, a few words.")
+
+
+class CitedAnswer(BaseModel):
+    """A structured summary of one news article that cites its numbered sentences and quotations.
+
+    The program narrows ``sentences`` and ``id`` to the ids that exist in the article
+    (``checks.cited_model``): a server that turns the schema into a grammar
+    (llama.cpp) then cannot even write an id that does not exist.
+    """
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    headline: str = Field(max_length=160, description="One line in your own words.")
+    key_facts: list[CitedFact] = Field(min_length=1, max_length=6)
+    quotes: list[CitedQuote] = Field(max_length=5)
+    parties: list[CitedParty] = Field(max_length=8)
+    open_questions: list[str] = Field(max_length=3)
+
+    @field_validator("headline")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        return " ".join(value.split())
 
 
 class Usage(BaseModel):
@@ -350,7 +254,10 @@ class Attempt(BaseModel):
 
     number: int
     error: str | None = None
-    kind: Literal["ok", "transport", "validation", "fatal"] = "ok"
+    kind: Literal["ok", "transport", "schema", "grounding", "fatal", "validation"] = "ok"
+    """ok; transport (retried, never an answer); schema (the answer broke the schema or
+    was cut off); grounding (it met the schema, not the checks of checks.py); fatal.
+    ``validation`` is how results saved before 0.2 said schema or grounding."""
     usage: Usage | None = None
     finish_reason: str | None = None
     latency_s: float

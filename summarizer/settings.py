@@ -11,12 +11,13 @@ import os
 import re
 from collections.abc import Hashable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, TypedDict
 from urllib.parse import urlparse
 
 from pydantic import AliasChoices, Field, NonNegativeFloat, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from summarizer.choices import LOCAL_SIZES, MODES, ON_UNGROUNDED, LocalSize, Mode, OnUngrounded
 from summarizer.errors import ConfigError
 
 __all__ = [
@@ -24,16 +25,19 @@ __all__ = [
     "DEFAULT_HOSTED_MODEL",
     "DEFAULT_PRICES",
     "LOCAL_CONTEXT_TOKENS",
+    "LOCAL_SIZES",
+    "MODES",
+    "ON_UNGROUNDED",
     "LocalSize",
     "Mode",
     "OnUngrounded",
     "Settings",
+    "SettingsOptions",
     "load_settings",
 ]
 
-Mode = Literal["tools", "tools_strict", "json", "json_schema", "md_json"]
-OnUngrounded = Literal["drop", "fail"]
-LocalSize = Literal["0.5b", "1.5b"]
+# Mode, OnUngrounded, LocalSize and their MODES, ON_UNGROUNDED, LOCAL_SIZES live in
+# summarizer/choices.py, which needs no pydantic: the CLI builds its choices from them.
 DEFAULT_HOSTED_MODEL = "gpt-4o-mini"
 DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     # USD per million (prompt, completion) tokens, OpenAI's list prices; `prices` overrides.
@@ -152,6 +156,12 @@ class Settings(BaseSettings):
     fetch_max_bytes: int = Field(
         default=5_000_000, ge=1, description="Larger pages are refused while downloading."
     )
+    language: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z][A-Za-z -]{1,39}$",
+        description="Language of the headline, statements and questions (e.g. English, "
+        "de); quotes stay as written. Default: the article's own.",
+    )
 
     @property
     def resolved_context_tokens(self) -> int:
@@ -189,6 +199,45 @@ class Settings(BaseSettings):
         """USD per million (prompt, completion) tokens for ``model``; None when unknown."""
         table = {**DEFAULT_PRICES, **self.prices}
         return table.get(model) or table.get(_DATED.sub("", model))
+
+
+class SettingsOptions(TypedDict, total=False):
+    """Every :class:`Settings` field as a keyword argument, with the types it accepts.
+
+    For ``summarize(text, **options: Unpack[SettingsOptions])``, so that a type checker
+    sees ``timeout="3"`` or ``mode="xml"`` as the mistakes they are. ``None`` means
+    "not given", as in :func:`load_settings`; strings are accepted where pydantic
+    converts them (paths, the key). A test checks that the keys are the fields.
+    """
+
+    model: str | None
+    base_url: str | None
+    api_key: str | SecretStr | None
+    mode: Mode | None
+    prompt: str | None
+    prompt_version: int | None
+    prompts_dir: str | Path | None
+    max_attempts: int | None
+    on_ungrounded: OnUngrounded | None
+    temperature: float | None
+    max_tokens: int | None
+    timeout: float | None
+    transport_retries: int | None
+    max_retry_wait: float | None
+    article_timeout: float | None
+    max_input_bytes: int | None
+    cache_dir: str | Path | None
+    cache: bool | None
+    prices: dict[str, tuple[float, float]] | None
+    local_model: LocalSize | None
+    gguf: str | Path | None
+    startup_timeout: float | None
+    clean: bool | None
+    context_tokens: int | None
+    chunk_concurrency: int | None
+    fetch_timeout: float | None
+    fetch_max_bytes: int | None
+    language: str | None
 
 
 _LOADED: dict[Hashable, Settings] = {}

@@ -73,6 +73,12 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
         if name.startswith(("SUMMARIZER_", "OPENAI_")) and name != "SUMMARIZER_RECORD":
             monkeypatch.delenv(name)
+    # A bug in a command is a traceback in the test, not "exit 1: internal error" (cli._guard);
+    # with runner.invoke(..., catch_exceptions=False) it reaches pytest as it is.
+    monkeypatch.setenv("SUMMARIZER_RAISE_ERRORS", "1")
+    # Most tests script the model's answers in summarize@1's shape (passages copied
+    # verbatim); those of summarize@2 (ids cited) ask for it by name.
+    monkeypatch.setenv("SUMMARIZER_PROMPT", "summarize@1")
     recording_locally = RECORDING and RECORD_BASE_URL == "local"
     if recording_locally and _USER_CACHE_DIR:  # where the fetched model is
         monkeypatch.setenv("SUMMARIZER_CACHE_DIR", _USER_CACHE_DIR)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import os
 import re
 import signal
 import subprocess
@@ -27,7 +28,7 @@ from summarizer.batch import BatchTally, ResultsFile, discover
 from summarizer.cli import app
 from tests.conftest import ROOT
 from tests.fake_openai import FakeOpenAI, Reply, tool_call_reply
-from tests.test_pipeline import ARTICLE, GOOD, INVENTED, SECRET
+from tests.helpers import ARTICLE, GOOD, INVENTED, SECRET
 
 runner = CliRunner()
 
@@ -137,6 +138,24 @@ def test_a_line_cut_short_by_a_kill_is_done_again(fake: FakeOpenAI, tmp_path: Pa
     redone = [r.id for r in summarize_many(items(5), out=out, **endpoint(fake))]
     assert sorted(redone) == ["a003", "a004"]
     assert sorted(line["id"] for line in lines(out)) == [f"a{n:03}" for n in range(5)]
+
+
+def test_a_resumed_out_file_keeps_its_permissions(fake: FakeOpenAI, tmp_path: Path) -> None:
+    """Resuming rewrites the file through a temp file (mkstemp: 0600); it must not turn private."""
+    umask = os.umask(0o022)
+    try:
+        for mode in (0o644, 0o664):
+            out = tmp_path / f"results-{mode:o}.jsonl"
+            list(summarize_many(items(2), out=out, **endpoint(fake)))
+            assert out.stat().st_mode & 0o777 == 0o644  # as a plain open() makes it
+            out.chmod(mode)
+            with out.open("ab") as handle:
+                handle.write(b'{"id": "a002", "ok": tr')  # cut short: the rerun rewrites the file
+            list(summarize_many(items(3), out=out, **endpoint(fake)))
+            assert len(lines(out)) == 3
+            assert out.stat().st_mode & 0o777 == mode
+    finally:
+        os.umask(umask)
 
 
 def test_failed_articles_are_retried_on_a_rerun_unless_kept(
@@ -272,6 +291,13 @@ def test_one_local_server_serves_the_whole_batch_and_none_starts_for_cached_resu
         def __exit__(self, *exc: object) -> None:
             events.append("stop")
 
+        async def __aenter__(self) -> StandIn:  # a batch starts it without blocking its loop
+            events.append("start")
+            return self
+
+        async def __aexit__(self, *exc: object) -> None:
+            events.append("stop")
+
     gguf = tmp_path / "Small.gguf"
     gguf.write_bytes(b"GGUF")
     monkeypatch.setattr(local, "require_server_extra", lambda: None)
@@ -296,17 +322,23 @@ def test_an_endpoint_that_cannot_start_stops_the_batch_with_the_reason(
         list(summarize_many(given, out=out, concurrency=1))
     assert [line["id"] for line in lines(out)] == ["empty"]  # what finished is kept
 
-    result = runner.invoke(app, ["batch", str(tmp_path), "-o", str(tmp_path / "r.jsonl")])
+    result = runner.invoke(
+        app, ["batch", str(tmp_path), "-o", str(tmp_path / "r.jsonl")], catch_exceptions=False
+    )
     assert result.exit_code == 3  # tmp_path holds no article: before any model is asked
     (tmp_path / "a.txt").write_text(ARTICLE)
-    result = runner.invoke(app, ["batch", str(tmp_path), "-o", str(tmp_path / "r.jsonl")])
+    result = runner.invoke(
+        app, ["batch", str(tmp_path), "-o", str(tmp_path / "r.jsonl")], catch_exceptions=False
+    )
     assert result.exit_code == 4 and "summarizer[local]" in result.stderr
 
 
 def test_the_output_cannot_be_an_input(tmp_path: Path) -> None:
     source = tmp_path / "articles.jsonl"
     source.write_text(json.dumps({"id": "1", "text": ARTICLE}) + "\n")
-    result = runner.invoke(app, ["batch", str(source), "--out", str(source)])
+    result = runner.invoke(
+        app, ["batch", str(source), "--out", str(source)], catch_exceptions=False
+    )
     assert result.exit_code == 2 and "is one of the inputs" in result.stderr
 
 
@@ -400,10 +432,14 @@ def test_batch_command_shows_progress_and_a_rerun_skips_what_is_done(
     assert "0 ok (0 from the cache), 0 failed, 12 already done" in again.stderr
     assert len(lines(out)) == 12 and fake.calls == 12
 
-    fresh = runner.invoke(app, [*command[:3], str(tmp_path / "new.jsonl"), *command[4:]])
+    fresh = runner.invoke(
+        app, [*command[:3], str(tmp_path / "new.jsonl"), *command[4:]], catch_exceptions=False
+    )
     assert "12 ok (12 from the cache)" in fresh.stderr and fake.calls == 12
     uncached = runner.invoke(
-        app, [*command[:3], str(tmp_path / "n2.jsonl"), *command[4:], "--no-cache"]
+        app,
+        [*command[:3], str(tmp_path / "n2.jsonl"), *command[4:], "--no-cache"],
+        catch_exceptions=False,
     )
     assert "12 ok (0 from the cache)" in uncached.stderr and fake.calls == 24
 
@@ -413,14 +449,54 @@ def test_batch_command_exits_1_when_an_article_failed(
 ) -> None:
     (folder / "empty.txt").write_text("")
     out = tmp_path / "r.jsonl"
-    result = runner.invoke(app, ["batch", str(folder), "-o", str(out), "--base-url", fake.base_url])
+    result = runner.invoke(
+        app,
+        ["batch", str(folder), "-o", str(out), "--base-url", fake.base_url],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 1
     assert re.search(r"failed: .*empty\.txt: .*empty", result.stderr)
     assert "12 ok (0 from the cache), 1 failed" in result.stderr
     assert len(lines(out)) == 13
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def start_batch(command: list[str], *, sigint: str = "default") -> subprocess.Popen[str]:
+    """``summarizer`` in a child whose SIGINT handling is set here, not inherited.
+
+    A child inherits an ignored SIGINT (a background job of a non-interactive shell,
+    as a CI runner or a scheduler starts it), and Python then installs no
+    KeyboardInterrupt handler; the wrapper sets the disposition explicitly, so the
+    test does not depend on how the suite was started.
+    """
+    handler = {"default": "signal.default_int_handler", "ignored": "signal.SIG_IGN"}[sigint]
+    wrapper = (
+        "import signal, sys\n"
+        f"signal.signal(signal.SIGINT, {handler})\n"
+        "from summarizer.cli import main\n"
+        "sys.argv[0] = 'summarizer'\n"
+        "main()\n"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", wrapper, *command],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_lines(out: Path, count: int, child: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while (not out.exists() or len(out.read_bytes().splitlines()) < count) and (
+        time.monotonic() < deadline
+    ):
+        assert child.poll() is None, child.communicate()
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize(
+    "sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM], ids=lambda sig: sig.name
+)
 def test_a_killed_batch_command_leaves_a_valid_file_and_a_rerun_completes_it(
     fake: FakeOpenAI, folder: Path, tmp_path: Path, sig: signal.Signals
 ) -> None:
@@ -429,27 +505,18 @@ def test_a_killed_batch_command_leaves_a_valid_file_and_a_rerun_completes_it(
     fake.default = Reply(body=tool_call_reply(GOOD).body, delay=0.05)
     out = tmp_path / "r.jsonl"
     command = ["batch", str(folder), "--out", str(out), "-j", "4", "--base-url", fake.base_url]
-    child = subprocess.Popen(
-        [sys.executable, "-m", "summarizer", *command],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    child = start_batch(command)
     try:
-        deadline = time.monotonic() + 30
-        while (not out.exists() or len(out.read_bytes().splitlines()) < 8) and (
-            time.monotonic() < deadline
-        ):
-            time.sleep(0.02)
+        wait_for_lines(out, 8, child)
         child.send_signal(sig)
         _, stderr = child.communicate(timeout=30)
     finally:
         if child.poll() is None:
             child.kill()
+    expected = {signal.SIGKILL: -signal.SIGKILL, signal.SIGINT: 130, signal.SIGTERM: 143}[sig]
+    assert child.returncode == expected, stderr
     assert 8 <= len(lines(out)) < 40, "killed mid-run"
-    if sig == signal.SIGINT:
-        assert child.returncode == 130
+    if sig != signal.SIGKILL:
         assert "run the same command again to resume" in stderr
 
     rerun = runner.invoke(app, command, catch_exceptions=False)
@@ -459,9 +526,35 @@ def test_a_killed_batch_command_leaves_a_valid_file_and_a_rerun_completes_it(
     assert fake.calls <= 40 + 4  # only what was in flight at the kill is asked twice
 
 
+def test_a_batch_started_with_sigint_ignored_keeps_ignoring_it_and_stops_on_sigterm(
+    fake: FakeOpenAI, folder: Path, tmp_path: Path
+) -> None:
+    """What a shell's background job gets: SIGINT ignored. summarizer respects that
+    (a Ctrl-C meant for the foreground job does not stop it); SIGTERM still does."""
+    for n in range(12, 40):
+        (folder / f"{n:02}.txt").write_text(dispatch(n))
+    fake.default = Reply(body=tool_call_reply(GOOD).body, delay=0.2)  # 20 rounds: 4 s
+    out = tmp_path / "r.jsonl"
+    command = ["batch", str(folder), "--out", str(out), "-j", "2", "--base-url", fake.base_url]
+    child = start_batch(command, sigint="ignored")
+    try:
+        wait_for_lines(out, 2, child)
+        child.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        assert child.poll() is None, "SIGINT stopped a run that was started with it ignored"
+        child.send_signal(signal.SIGTERM)
+        _, stderr = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 143, stderr
+    assert 2 <= len(lines(out)) < 40
+    assert "run the same command again to resume" in stderr
+
+
 def test_batch_help_and_the_package_export_it() -> None:
     assert "summarize_many" in summarizer.__all__
-    result = runner.invoke(app, ["batch", "--help"])
+    result = runner.invoke(app, ["batch", "--help"], catch_exceptions=False)
     assert result.exit_code == 0
     for option in ("--out", "--concurrency", "--budget-tokens", "--no-cache", "--keep-failed"):
         assert option in result.stdout

@@ -16,7 +16,7 @@ from summarizer import summarize
 from summarizer.prompts import load_prompt
 from tests.conftest import ROOT
 from tests.fake_openai import FakeOpenAI, tool_call_reply
-from tests.test_pipeline import ARTICLE, GOOD
+from tests.helpers import ARTICLE, GOOD
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_prompt_overhead_is_the_system_prompt_and_the_tool_schema_as_sent(
     bench: ModuleType,
 ) -> None:
     texts = bench.prompt_overhead_texts(bench.request_body())
-    system = load_prompt("summarize").render(article="", title=None)[0]["content"]
+    system = load_prompt("summarize@1").render(article="", title=None)[0]["content"]
     assert texts["system"] == system
     tools = json.loads(texts["tools"])
     assert tools[0]["function"]["name"] == "ArticleSummary"

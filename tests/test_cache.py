@@ -19,7 +19,7 @@ from summarizer.cli import app
 from summarizer.prompts import load_prompt
 from summarizer.settings import load_settings
 from tests.fake_openai import FakeOpenAI, tool_call_reply
-from tests.test_pipeline import ARTICLE, GOOD, SECRET
+from tests.helpers import ARTICLE, GOOD, SECRET
 
 runner = CliRunner()
 
@@ -139,7 +139,7 @@ def test_a_corrupt_cache_file_is_reported_and_bypassed(
     assert fake.calls == 2 and not second.meta.cached
     assert "is not usable" in caplog.text and "continuing without it" in caplog.text
 
-    result = runner.invoke(app, ["cache", "clear"])
+    result = runner.invoke(app, ["cache", "clear"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "was not a usable cache" in result.stderr
     run(fake)
@@ -199,21 +199,21 @@ def test_results_saved_before_these_fields_existed_still_load(fake: FakeOpenAI) 
 
 
 def test_cache_stats_and_clear(fake: FakeOpenAI, cache_file: Path) -> None:
-    empty = runner.invoke(app, ["cache", "stats"])
+    empty = runner.invoke(app, ["cache", "stats"], catch_exceptions=False)
     assert empty.exit_code == 0 and "results\t0" in empty.stdout
 
     run(fake)
     run(fake, title="Another")
-    stats = runner.invoke(app, ["cache", "stats"])
+    stats = runner.invoke(app, ["cache", "stats"], catch_exceptions=False)
     assert stats.exit_code == 0, stats.output
     assert f"path\t{cache_file}" in stats.stdout
     assert "results\t2" in stats.stdout
     assert "tokens\t300 " in stats.stdout
     assert "fake-model" in stats.stdout
 
-    cleared = runner.invoke(app, ["cache", "clear"])
+    cleared = runner.invoke(app, ["cache", "clear"], catch_exceptions=False)
     assert cleared.exit_code == 0 and "removed 2 result(s)" in cleared.stderr
-    assert "results\t0" in runner.invoke(app, ["cache", "stats"]).stdout
+    assert "results\t0" in runner.invoke(app, ["cache", "stats"], catch_exceptions=False).stdout
     run(fake)
     assert fake.calls == 3
 
@@ -223,7 +223,7 @@ def test_summarize_command_no_cache(fake: FakeOpenAI, tmp_path: Path) -> None:
     article.write_text(ARTICLE)
     command = ["summarize", str(article), "--base-url", fake.base_url, "--model", "fake-model"]
     for extra in ([], [], ["--no-cache"]):
-        result = runner.invoke(app, [*command, *extra])
+        result = runner.invoke(app, [*command, *extra], catch_exceptions=False)
         assert result.exit_code == 0, result.output
     assert fake.calls == 2
     assert json.loads(result.stdout)["meta"]["cached"] is False

@@ -13,9 +13,8 @@ from summarizer.clean import clean_text
 from summarizer.cli import app
 from tests.conftest import SAMPLE
 from tests.fake_openai import FakeOpenAI, tool_call_reply
+from tests.helpers import CONTEXT, LONG_ARTICLE, MAX_TOKENS, answer_parts
 from tests.page_server import PAGES, PageServer
-from tests.test_longform import ARTICLE as LONG_ARTICLE
-from tests.test_longform import CONTEXT, MAX_TOKENS, answer_parts
 
 runner = CliRunner()
 JS_NOTICE = "Sorry, you need to enable JavaScript to visit this website."
@@ -53,7 +52,9 @@ def test_the_model_never_sees_the_javascript_notice_so_cannot_quote_it(
     fake_openai: FakeOpenAI,
 ) -> None:
     fake_openai.queue(tool_call_reply(JS_QUOTED), tool_call_reply(GOOD))
-    out = runner.invoke(app, ["summarize", str(SAMPLE), *endpoint(fake_openai)])
+    out = runner.invoke(
+        app, ["summarize", str(SAMPLE), *endpoint(fake_openai)], catch_exceptions=False
+    )
     assert out.exit_code == 0, out.output
     assert JS_NOTICE not in user_message(fake_openai)
     assert "Shariff share buttons" not in user_message(fake_openai)
@@ -79,7 +80,11 @@ def test_the_model_never_sees_the_javascript_notice_so_cannot_quote_it(
 
 def test_no_clean_sends_the_text_as_given(fake_openai: FakeOpenAI) -> None:
     fake_openai.queue(tool_call_reply(GOOD))
-    out = runner.invoke(app, ["summarize", str(SAMPLE), "--no-clean", *endpoint(fake_openai)])
+    out = runner.invoke(
+        app,
+        ["summarize", str(SAMPLE), "--no-clean", *endpoint(fake_openai)],
+        catch_exceptions=False,
+    )
     assert out.exit_code == 0, out.output
     assert JS_NOTICE in user_message(fake_openai)
     assert json.loads(out.stdout)["meta"]["cleaning"] is None
@@ -90,9 +95,13 @@ def test_verify_takes_the_original_article_and_cleans_it_the_same_way(
 ) -> None:
     fake_openai.queue(tool_call_reply(GOOD))
     saved = tmp_path / "kabul.json"
-    made = runner.invoke(app, ["summarize", str(SAMPLE), "-o", str(saved), *endpoint(fake_openai)])
+    made = runner.invoke(
+        app,
+        ["summarize", str(SAMPLE), "-o", str(saved), *endpoint(fake_openai)],
+        catch_exceptions=False,
+    )
     assert made.exit_code == 0, made.output
-    checked = runner.invoke(app, ["verify", str(saved), str(SAMPLE)])
+    checked = runner.invoke(app, ["verify", str(saved), str(SAMPLE)], catch_exceptions=False)
     assert checked.exit_code == 0, checked.output
     assert "3 of 3 found at their offsets" in checked.stderr
     assert "not the article text" not in checked.stderr
@@ -102,7 +111,11 @@ def test_an_html_file_is_extracted_and_its_title_given_to_the_prompt(
     fake_openai: FakeOpenAI,
 ) -> None:
     fake_openai.queue(tool_call_reply(GOOD))
-    out = runner.invoke(app, ["summarize", str(PAGES / "kabul.html"), *endpoint(fake_openai)])
+    out = runner.invoke(
+        app,
+        ["summarize", str(PAGES / "kabul.html"), *endpoint(fake_openai)],
+        catch_exceptions=False,
+    )
     assert out.exit_code == 0, out.output
     sent = user_message(fake_openai)
     assert sent.startswith(f"Title: {KABUL_TITLE}\nArticle:\n")
@@ -122,7 +135,7 @@ def test_a_url_is_fetched_from_a_local_server_and_summarized(
 ) -> None:
     fake_openai.queue(tool_call_reply(GOOD))
     url = pages.url("kabul.html")
-    out = runner.invoke(app, ["summarize", url, *endpoint(fake_openai)])
+    out = runner.invoke(app, ["summarize", url, *endpoint(fake_openai)], catch_exceptions=False)
     assert out.exit_code == 0, out.output
     assert pages.paths == ["/kabul.html"]
     result = json.loads(out.stdout)
@@ -134,7 +147,7 @@ def test_a_failed_download_is_one_line_and_exit_3(
     fake_openai: FakeOpenAI, pages: PageServer
 ) -> None:
     url = pages.url("status/404")
-    out = runner.invoke(app, ["summarize", url, *endpoint(fake_openai)])
+    out = runner.invoke(app, ["summarize", url, *endpoint(fake_openai)], catch_exceptions=False)
     assert out.exit_code == 3
     assert out.stderr == f"summarizer: error: {url}: HTTP 404 Not Found\n"
     assert fake_openai.calls == 0
@@ -145,7 +158,11 @@ def test_context_tokens_splits_a_long_article(fake_openai: FakeOpenAI, tmp_path:
     path = tmp_path / "long.txt"
     path.write_text(LONG_ARTICLE, "utf-8")
     args = ["summarize", str(path), "--context-tokens", str(CONTEXT)]
-    out = runner.invoke(app, [*args, "--max-tokens", str(MAX_TOKENS), *endpoint(fake_openai)])
+    out = runner.invoke(
+        app,
+        [*args, "--max-tokens", str(MAX_TOKENS), *endpoint(fake_openai)],
+        catch_exceptions=False,
+    )
     assert out.exit_code == 0, out.output
     meta = json.loads(out.stdout)["meta"]
     assert (meta["chunks"], meta["calls"], meta["chunking"]["merged_by"]) == (3, 4, "model")
@@ -160,7 +177,11 @@ def test_batch_takes_html_files_and_urls(
     (folder / "kabul.html").write_bytes((PAGES / "kabul.html").read_bytes())
     out = tmp_path / "results.jsonl"
     url = pages.url("kabul.html")
-    run = runner.invoke(app, ["batch", str(folder), url, "-o", str(out), *endpoint(fake_openai)])
+    run = runner.invoke(
+        app,
+        ["batch", str(folder), url, "-o", str(out), *endpoint(fake_openai)],
+        catch_exceptions=False,
+    )
     assert run.exit_code == 0, run.output
     lines = {line["id"]: line for line in map(json.loads, out.read_text().splitlines())}
     assert set(lines) == {str(folder / "kabul.html"), url}

@@ -37,8 +37,9 @@ from summarizer import (
     ValidationFailedError,
     summarize,
 )
+from summarizer.checks import Policy, VerbatimAnswer, checking
 from summarizer.llm import LLM, Extraction
-from summarizer.schema import ArticleSummary, GroundingPolicy, grounding_source
+from summarizer.schema import ArticleSummary
 from summarizer.settings import load_settings
 from tests.conftest import CASSETTES, ROOT
 from tests.fake_openai import (
@@ -50,7 +51,7 @@ from tests.fake_openai import (
     text_reply,
     tool_call_reply,
 )
-from tests.test_pipeline import ARTICLE, GOOD, INVENTED
+from tests.helpers import ARTICLE, GOOD, INVENTED
 
 SECRET = "fake-key-for-tests-faults-0123456789abcd"
 MESSAGES = [
@@ -235,7 +236,7 @@ FAULTS = [
         waits=[],
         error=None,
         tokens=300,
-        kinds=["validation", "ok"],
+        kinds=["schema", "ok"],
     ),
     Fault(
         "schema-broken-then-valid",
@@ -244,7 +245,7 @@ FAULTS = [
         waits=[],
         error=None,
         tokens=300,
-        kinds=["validation", "ok"],
+        kinds=["schema", "ok"],
     ),
     Fault(
         "quote-not-in-article-then-grounded",
@@ -253,7 +254,7 @@ FAULTS = [
         waits=[],
         error=None,
         tokens=300,
-        kinds=["validation", "ok"],
+        kinds=["grounding", "ok"],
     ),
     Fault(
         "finish-reason-length",
@@ -263,7 +264,7 @@ FAULTS = [
         error=OutputTruncatedError,
         message="cut off at max_tokens=1500; raise --max-tokens",
         tokens=150,
-        kinds=["validation"],
+        kinds=["schema"],
     ),
     Fault(
         "max-tokens-spent-without-length",  # llama.cpp says "tool_calls" even when cut off
@@ -273,7 +274,7 @@ FAULTS = [
         error=OutputTruncatedError,
         message="raise --max-tokens",
         tokens=1600,
-        kinds=["validation"],
+        kinds=["schema"],
     ),
     Fault(
         "refusal",
@@ -304,7 +305,7 @@ FAULTS = [
         waits=[],
         error=None,
         tokens=300,
-        kinds=["validation", "ok"],
+        kinds=["schema", "ok"],
     ),
     Fault(
         "plain-text-every-time",
@@ -315,7 +316,7 @@ FAULTS = [
         error=ValidationFailedError,
         message="repeated its answer",
         tokens=300,
-        kinds=["validation", "validation"],
+        kinds=["schema", "schema"],
     ),
     Fault(
         "401",
@@ -360,7 +361,7 @@ FAULTS = [
         message=r"no valid answer within article_timeout=20 s \(2 call\(s\)\); last: "
         r"Value error, These are not copied exactly",
         tokens=150,
-        kinds=["validation", "transport"],
+        kinds=["grounding", "transport"],
         settings={"article_timeout": 20},
     ),
 ]
@@ -375,8 +376,8 @@ def run_fault(fake: FakeOpenAI, fault: Fault, clock: Clock) -> Extraction[Articl
     )
     llm = LLM(settings, sleep=clock.sleep, clock=clock)
     try:
-        with grounding_source(GroundingPolicy(ARTICLE)):
-            return llm.extract(ArticleSummary, MESSAGES)
+        with checking(Policy.for_text(ARTICLE)):
+            return llm.extract(VerbatimAnswer, MESSAGES)
     finally:
         llm.close()
 
@@ -415,7 +416,7 @@ def test_out_of_time_during_reasks_keeps_the_best_answer_so_far(fake_openai: Fak
     assert fake_openai.calls == 2
     assert result.summary.source_quotes == []  # the invented quote is dropped, and named
     assert any("'The President said the war is over.'" in w for w in result.meta.warnings)
-    assert [a.kind for a in result.meta.attempts] == ["validation", "transport"]
+    assert [a.kind for a in result.meta.attempts] == ["grounding", "transport"]
     assert result.meta.usage.total_tokens == 150
 
     with pytest.raises(ValidationFailedError, match="within article_timeout=20 s"):
@@ -483,7 +484,9 @@ def test_the_cli_explains_each_fault_in_one_line(
         monkeypatch.setenv(name, value)
     fake_openai.queue(*replies)
     result = runner.invoke(
-        app(), ["summarize", str(article), "--base-url", fake_openai.base_url, "--model", "m"]
+        app(),
+        ["summarize", str(article), "--base-url", fake_openai.base_url, "--model", "m"],
+        catch_exceptions=False,
     )
     assert result.exit_code == code, result.output
     assert result.stdout == ""
@@ -557,7 +560,10 @@ def test_bad_input_is_one_distinct_line_exit_3_and_costs_no_call(
     path, stdin = _make_input(kind, tmp_path, monkeypatch)
     fake_openai.default = good()
     result = runner.invoke(
-        app(), ["summarize", path, "--base-url", fake_openai.base_url], input=stdin
+        app(),
+        ["summarize", path, "--base-url", fake_openai.base_url],
+        input=stdin,
+        catch_exceptions=False,
     )
     assert result.exit_code == 3, result.output
     assert fake_openai.calls == 0
@@ -596,7 +602,9 @@ def test_an_oversized_file_is_refused_without_reading_it(
         return real_open(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "open", watched_open)
-    result = runner.invoke(app(), ["summarize", str(big), "--base-url", fake_openai.base_url])
+    result = runner.invoke(
+        app(), ["summarize", str(big), "--base-url", fake_openai.base_url], catch_exceptions=False
+    )
     assert result.exit_code == 3
     assert "3,000,000 bytes, over the limit of 2,000,000 bytes" in result.stderr
     assert big not in opened
@@ -689,7 +697,9 @@ def test_the_key_is_nowhere_in_a_debug_run(
     out = tmp_path / "out.json"
     options = ["--base-url", fake_openai.base_url, "--model", "m"]
     ok = runner.invoke(
-        app(), ["--debug", "summarize", str(article), *options, "--api-key", SECRET, "-o", str(out)]
+        app(),
+        ["--debug", "summarize", str(article), *options, "--api-key", SECRET, "-o", str(out)],
+        catch_exceptions=False,
     )
     assert ok.exit_code == 0, ok.output
     assert "HTTP Request: POST" in ok.stderr  # the debug logs did run
@@ -727,7 +737,9 @@ def test_a_failed_run_leaves_an_existing_output_file_alone(
     out.write_text('{"old": true}')
     fake_openai.queue(Reply(401))
     result = runner.invoke(
-        app(), ["summarize", str(article), "-o", str(out), "--base-url", fake_openai.base_url]
+        app(),
+        ["summarize", str(article), "-o", str(out), "--base-url", fake_openai.base_url],
+        catch_exceptions=False,
     )
     assert result.exit_code == 4
     assert out.read_text() == '{"old": true}'
@@ -746,7 +758,9 @@ def test_an_interrupted_write_leaves_no_half_written_json(
     monkeypatch.setattr(os, "fsync", interrupted)
     fake_openai.queue(good())
     result = runner.invoke(
-        app(), ["summarize", str(article), "-o", str(out), "--base-url", fake_openai.base_url]
+        app(),
+        ["summarize", str(article), "-o", str(out), "--base-url", fake_openai.base_url],
+        catch_exceptions=False,
     )
     assert result.exit_code == 130
     assert out.read_text() == '{"old": true}'

@@ -61,7 +61,7 @@ def test_a_schema_violation_is_reasked_as_a_plain_user_turn(fake_openai: FakeOpe
     fake_openai.queue(ok(["a", "b", "c", "d"], prompt_tokens=10), ok(["a"], prompt_tokens=20))
     got = LLM(settings_for(fake_openai), sleep=Sleeps()).extract(Answer, MESSAGES)
     assert got.value.words == ["a"]
-    assert [a.kind for a in got.attempts] == ["validation", "ok"]
+    assert [a.kind for a in got.attempts] == ["schema", "ok"]
     assert "words: List should have at most 3 items" in (got.attempts[0].error or "")
     assert got.usage.prompt_tokens == 30  # the failed attempt is paid for too
     reask = fake_openai.requests[1]["body"]["messages"]
@@ -100,7 +100,7 @@ async def test_async_twin_retries_the_same_way(fake_openai: FakeOpenAI) -> None:
     await llm.close()
     assert got.value.words == ["x"]
     assert waits == [2.0]
-    assert [a.kind for a in got.attempts] == ["transport", "validation", "ok"]
+    assert [a.kind for a in got.attempts] == ["transport", "schema", "ok"]
 
 
 def test_a_repeated_answer_stops_the_reasks(fake_openai: FakeOpenAI) -> None:

@@ -7,121 +7,19 @@ what it was given; its answers are hand-written (tests/fake_openai.py).
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
 
 from summarizer import ConfigError, SummaryResult, asummarize, summarize
-from summarizer.chunking import estimate_tokens
-from summarizer.longform import dedupe_parties, overhead_tokens
-from summarizer.prompts import load_prompt
+from summarizer.longform import dedupe_parties
 from summarizer.schema import Party
 from summarizer.settings import load_settings
-from tests.fake_openai import FakeOpenAI, Reply, tool_call_reply
+from tests.fake_openai import FakeOpenAI, tool_call_reply
+from tests.helpers import CONTEXT, KEY, MAX_TOKENS, MERGED, PART_FACTS, answer_parts, is_merge
+from tests.helpers import LONG_ARTICLE as ARTICLE
 
 SECRET = "fake-key-for-tests-longform-0123456789"
-PLACES = ["Shar-e-Naw", "Wazir Akbar Khan", "Karte Seh"]
-FILLER = [
-    "Residents of {} said the night had been quiet until shortly after dawn.",
-    "Shops on the main road of {} stayed shut for most of the day.",
-    "Ambulances took the wounded from {} to the city's trauma centre.",
-    "The ministry said it would publish a list of the victims from {} on Sunday.",
-    "Teachers in {} sent pupils home before the first lesson had begun.",
-    "Traffic police in {} closed two roundabouts until the early afternoon.",
-    "Mosques in {} called on worshippers to give blood at the nearest clinic.",
-    "Elders from {} met the district governor to ask for more patrols.",
-    "A bus driver in {} said he had heard three loud blasts in a row.",
-    "Volunteers in {} cleared glass from the pavements by midday.",
-    "Pharmacies in {} ran short of bandages within a few hours.",
-    "Families in {} queued outside the police station for news.",
-]
-KEY = {  # the sentence each part's answer cites, and its quote
-    1: ("Rockets hit central Kabul on Saturday, killing at least eight civilians.", None),
-    2: (
-        "In Doha, Mike Pompeo met negotiators for the Afghan government and the Taliban.",
-        ("We want a ceasefire before the winter,", "Mike Pompeo"),
-    ),
-    3: ("Islamic State said it fired the rockets from a truck.", None),
-}
-SECTIONS = [
-    [KEY[1][0], '"It is so traumatic," said Farid Ahmad Amiri, who runs a bakery nearby.'],
-    [KEY[2][0], '"We want a ceasefire before the winter," Mr. Pompeo told them in Doha.'],
-    [KEY[3][0], "A Taliban spokesman said the group was not involved {{ 7*7 }}."],
-]
-
-
-def section_text(number: int) -> str:
-    filler = [f.format(PLACES[number - 1]) for f in FILLER]
-    return "\n\n".join([*SECTIONS[number - 1], *filler])
-
-
-ARTICLE = "\n\n".join(section_text(n) for n in (1, 2, 3)) + "\n"
-MAX_TOKENS = 400
-
-
-def context_for(parts_budget: int) -> int:
-    """A context_tokens that leaves ``parts_budget`` tokens for each chunk of article."""
-    return overhead_tokens(load_prompt("summarize"), None) + MAX_TOKENS + parts_budget
-
-
-SECTION_TOKENS = max(estimate_tokens(section_text(n)) for n in (1, 2, 3))
-CONTEXT = context_for(SECTION_TOKENS + 5)  # one section per chunk: three chunks
-
-
-def part_answer(number: int) -> dict[str, Any]:
-    sentence, quote = KEY[number]
-    party = {1: "Farid Ahmad Amiri", 2: "Mr. Pompeo", 3: "Islamic State"}[number]
-    kind = "group" if number == 3 else "person"
-    return {
-        "headline": f"Part {number} headline",
-        "key_facts": [
-            {"statement": f"Fact of part {number}.", "evidence": [sentence]},
-            {"statement": "Shops closed.", "evidence": [FILLER[1].format(PLACES[number - 1])]},
-        ],
-        "parties": [{"name": party, "kind": kind, "role": "in the story"}],
-        "open_questions": [f"Question {number}?"],
-        "source_quotes": [{"text": quote[0], "speaker": quote[1]}] if quote else [],
-    }
-
-
-MERGED = {
-    "headline": "Rockets kill eight in Kabul as Pompeo meets negotiators in Doha",
-    "key_facts": [
-        {"statement": "Eight civilians died.", "evidence": [KEY[1][0]]},
-        {"statement": "Pompeo met both sides.", "evidence": [KEY[2][0]]},
-    ],  # nothing from part 3: the program adds its first fact back
-    "parties": [
-        {"name": "Mike Pompeo", "kind": "person", "role": "US Secretary of State"},
-        {"name": "Pompeo", "kind": "person", "role": "visitor"},
-        {"name": "Islamic State", "kind": "group", "role": "claimed the attack"},
-    ],
-    "open_questions": ["Who drove the truck?"],
-    "source_quotes": [{"text": KEY[2][1][0], "speaker": "Mike Pompeo"}],  # type: ignore[index]
-}
-
-
-def is_merge(request: dict[str, Any]) -> bool:
-    return bool(request["body"]["messages"][0]["content"].startswith("You merge"))
-
-
-def answer_parts(
-    merge: Reply | None = None, arrivals: list[float] | None = None, delay: float = 0.0
-) -> Any:
-    """A responder: each part's request answered from its own words; the merge with ``merge``."""
-
-    def respond(request: dict[str, Any]) -> Reply | None:
-        if arrivals is not None:
-            arrivals.append(time.monotonic())
-        if is_merge(request):
-            return merge or tool_call_reply(MERGED)
-        user = request["body"]["messages"][1]["content"]
-        number = next(n for n in KEY if KEY[n][0] in user)
-        reply = tool_call_reply(part_answer(number))
-        reply.delay = delay
-        return reply
-
-    return respond
 
 
 def run(fake: FakeOpenAI, **kw: Any) -> SummaryResult:
@@ -169,7 +67,7 @@ def test_no_part_is_silently_lost(fake_openai: FakeOpenAI) -> None:
     fake_openai.responder = answer_parts()
     result = run(fake_openai)
     added = result.summary.key_facts[-1]
-    assert added.statement == "Fact of part 3."  # the part's first, strongest fact
+    assert added.statement == PART_FACTS[3]  # the part's first, strongest fact
     span = added.evidence_spans[0]
     assert span is not None and ARTICLE[span.start : span.end] == KEY[3][0]
     assert any(w.startswith("part 3/3: none of its 2 key fact(s)") for w in result.meta.warnings)
@@ -198,7 +96,7 @@ def test_an_unusable_merge_answer_falls_back_to_merging_by_rule(fake_openai: Fak
     assert result.meta.chunking is not None and result.meta.chunking.merged_by == "rule"
     assert result.summary.headline == "Part 1 headline"
     statements = [f.statement for f in result.summary.key_facts]
-    assert statements[:3] == ["Fact of part 1.", "Fact of part 2.", "Fact of part 3."]
+    assert statements[:3] == [PART_FACTS[1], PART_FACTS[2], PART_FACTS[3]]
     assert any("merged by rule" in w for w in result.meta.warnings)
     assert result.meta.calls == 4
 

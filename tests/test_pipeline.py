@@ -28,31 +28,7 @@ from summarizer import (
 from summarizer.pipeline import endpoint
 from summarizer.settings import load_settings
 from tests.fake_openai import FakeOpenAI, Reply, tool_call_reply
-
-SECRET = "fake-key-for-tests-pipeline-0123456789"
-ARTICLE = (
-    "Rockets hit central Kabul on Saturday, killing at least eight civilians.\n\n"
-    '"It\'s so traumatic," said Farid Ahmad Amiri, who runs a bakery nearby.\n'
-)
-
-
-def answer(
-    *quotes: tuple[str, str | None], evidence: str = "killing at least eight civilians"
-) -> dict[str, Any]:
-    return {
-        "headline": "Rocket attack kills eight in Kabul",
-        "key_facts": [{"statement": "Eight civilians died.", "evidence": [evidence]}],
-        "parties": [
-            {"name": "Farid Ahmad Amiri", "kind": "person", "role": "bakery owner"},
-            {"name": "farid ahmad  amiri", "kind": "person", "role": "repeat"},
-        ],
-        "open_questions": ["Who fired the rockets?"],
-        "source_quotes": [{"text": t, "speaker": s} for t, s in quotes],
-    }
-
-
-GOOD = answer(("It\u2019s so traumatic,", "Farid Ahmad Amiri"))  # a curly apostrophe
-INVENTED = answer(("The President said the war is over.", "the President"))
+from tests.helpers import ARTICLE, GOOD, INVENTED, SECRET, answer
 
 
 def run(fake: FakeOpenAI, text: str = ARTICLE, **kw: Any) -> SummaryResult:
@@ -89,7 +65,7 @@ def test_an_invented_quote_is_reasked_naming_it_then_grounded(fake_openai: FakeO
     assert "source_quotes[0].speaker = 'the President'" in reask["content"]
     assert "input_value" not in reask["content"]  # short, not pydantic's whole dump
     assert result.summary.source_quotes[0].text == "It's so traumatic,"
-    assert [a.kind for a in result.meta.attempts] == ["validation", "ok"]
+    assert [a.kind for a in result.meta.attempts] == ["grounding", "ok"]
     assert [(g.items, g.not_found) for g in result.meta.grounding] == [(3, 2), (3, 0)]
     assert result.meta.usage.total_tokens == 300
 
@@ -119,9 +95,22 @@ def test_when_attempts_run_out_the_best_answer_is_kept_and_the_rest_flagged(
     assert any("'Nobody said this.'" in w and "dropped" in w for w in result.meta.warnings)
 
 
-def test_an_unnamed_speaker_is_removed_but_the_quote_kept(fake_openai: FakeOpenAI) -> None:
+def test_a_speaker_not_in_the_article_gives_way_to_the_articles_attribution(
+    fake_openai: FakeOpenAI,
+) -> None:
     fake_openai.queue(tool_call_reply(answer(("It's so traumatic,", "Mr. Pompeo"))))
     result = run(fake_openai, max_attempts=1)
+    # "...," said Farid Ahmad Amiri: the cue next to the quote names him (rule D)
+    assert result.summary.source_quotes[0].speaker == "Farid Ahmad Amiri"
+    assert any("speaker removed: source_quotes[0].speaker" in w for w in result.meta.warnings)
+
+
+def test_a_speaker_with_no_attribution_is_removed_but_the_quote_kept(
+    fake_openai: FakeOpenAI,
+) -> None:
+    text = 'Rockets hit central Kabul, killing at least eight civilians.\n\n"It\'s so traumatic."\n'
+    fake_openai.queue(tool_call_reply(answer(("It's so traumatic.", "Mr. Pompeo"))))
+    result = run(fake_openai, text, max_attempts=1)
     assert result.summary.source_quotes[0].speaker is None
     assert any("speaker removed" in w for w in result.meta.warnings)
 
@@ -235,12 +224,13 @@ def test_offsets_point_into_the_text_as_given_even_after_cleaning(
     """Grounding runs on the cleaned text; the caller holds the original."""
     given = (
         "Sorry, you need to enable JavaScript to visit this website.\n"
-        "Rockets hit central Kabul.\nA caption.\nThe city was calm by noon.\n"
+        'Rockets hit central Kabul.\nA caption.\n"The city was calm by noon," he said.\n'
         "A caption.\nOfficials counted the damage.\n"
     )
-    reply = answer(("The city was calm by noon.", None), evidence="Rockets hit central Kabul.")
+    reply = answer(("The city was calm by noon,", None), evidence="Rockets hit central Kabul.")
+    reply["key_facts"][0]["statement"] = "Rockets hit Kabul."
     reply["key_facts"].append(
-        {"statement": "Calm, then counting.", "evidence": ["noon. Officials counted"]}
+        {"statement": "He said officials counted.", "evidence": ["he said. Officials counted"]}
     )
     fake_openai.queue(tool_call_reply(reply))
     result = run(fake_openai, given)
@@ -251,7 +241,7 @@ def test_offsets_point_into_the_text_as_given_even_after_cleaning(
     assert first is not None and given[first.start : first.end] == "Rockets hit central Kabul."
     # This passage straddles the removed repeat of "A caption.": two fragments around it.
     assert second is not None and second.fragments is not None
-    assert [given[a:b] for a, b in second.fragments] == ["noon.\n", "Officials counted"]
+    assert [given[a:b] for a, b in second.fragments] == ["he said.\n", "Officials counted"]
     assert result.meta.article_sha256 == hashlib.sha256(given.encode()).hexdigest()
 
 

@@ -5,10 +5,12 @@ URLs point at tests/page_server.py on 127.0.0.1, never at the internet.
 
 from __future__ import annotations
 
+import builtins
 import io
 import socket
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -53,6 +55,31 @@ def test_without_trafilatura_the_error_names_the_extra(monkeypatch: pytest.Monke
     monkeypatch.setitem(sys.modules, "trafilatura", None)  # import fails, as if not installed
     with pytest.raises(ConfigError, match=r"pip install 'summarizer\[html\]'"):
         load_source(str(PAGES / "kabul.html"), load_settings())
+
+
+def test_when_trafilatura_fails_to_import_the_error_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """trafilatura installed, lxml_html_clean not (lxml >= 5.2, and a pip that skipped the
+    lxml[html_clean] extra): the error must say what failed, not "not installed"."""
+    real_import = builtins.__import__
+    lxml_says = (
+        "lxml.html.clean module is now a separate project lxml_html_clean.\n"
+        "Install lxml[html-clean] or lxml_html_clean directly."
+    )
+
+    def failing_import(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "trafilatura":
+            raise ImportError(lxml_says)  # what lxml/html/clean.py raises, with no module name
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", failing_import)
+    with pytest.raises(ConfigError) as info:
+        load_source(str(PAGES / "kabul.html"), load_settings())
+    message = str(info.value)
+    assert "failed to import: lxml.html.clean module is now a separate project" in message
+    assert "not installed" not in message and "\n" not in message
+    assert "pip install 'summarizer[html]'" in message
 
 
 def test_a_url_is_fetched_and_extracted(pages: PageServer) -> None:
