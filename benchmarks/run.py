@@ -263,6 +263,28 @@ def bench_grounding(runs: int) -> Figure:
     )
 
 
+def bench_passages(runs: int) -> list[Figure]:
+    """summarize@2's own step: sentences and quotations found in the sample, and in a
+    100,000-character article (no model; passages.py)."""
+    from summarizer.passages import find_passages
+
+    figures = []
+    for name, text, aim, limit in [
+        ("passages: the sample article", SAMPLE.read_text("utf-8"), "< 50", 50.0),
+        ("passages: a 100,000-character article", long_article(), "< 1000", 1000.0),
+    ]:
+        find_passages(text)  # the segmenter's rules are compiled once per process
+        walls = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            found = find_passages(text)
+            walls.append(time.perf_counter() - started)
+        ms = 1000 * statistics.median(walls)
+        detail = f"{runs} runs; {len(found.sentences)} sentences, {len(found.quotations)} quotes"
+        figures.append(Figure(name, ms, "ms", aim, ms < limit, detail))
+    return figures
+
+
 # --- prompt overhead -----------------------------------------------------------------------
 
 
@@ -378,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         lambda: bench_concurrency(8 if quick else 200, 0.02 if quick else 0.2, 4 if quick else 16),
         lambda: bench_startup(1 if quick else 7),
         lambda: bench_grounding(3 if quick else 21),
+        lambda: bench_passages(2 if quick else 11),
         bench_prompt_tokens,
     ]
     if args.local:

@@ -124,7 +124,8 @@ def discover(paths: Iterable[str | Path]) -> list[BatchItem]:
     contributes its ``.txt``, ``.md``, ``.html`` and ``.htm`` files, sorted, hidden ones
     left out (HTML is extracted as ``summarizer summarize`` does); each line of a
     ``.jsonl`` file is ``{"id": ..., "text": ..., "title": ...}`` (``id`` defaults to
-    ``FILE:LINE``, ``title`` is optional). A line that cannot be used becomes an
+    ``FILE:LINE``, ``title`` is optional; a ``README`` file is not an article). A line
+    that cannot be used becomes an
     item that fails alone. The same file named twice counts once; two different
     articles with one id are a :class:`ConfigError`, since resuming goes by id.
     """
@@ -140,6 +141,7 @@ def discover(paths: Iterable[str | Path]) -> list[BatchItem]:
                 for p in path.iterdir()
                 if p.suffix.lower() in ARTICLE_SUFFIXES
                 and not p.name.startswith(".")
+                and p.stem.upper() != "README"  # a folder's notes, not one of its articles
                 and p.is_file()
             )
             if not files:

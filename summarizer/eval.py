@@ -9,10 +9,9 @@ article text and, optionally, a :class:`Checklist` written by a person::
 The metrics, exactly:
 
 * **schema-valid on the first attempt**: the first answer of the model met the
-  schema: its call is ``ok``, or it failed only on grounding (a re-ask naming
-  passages "not copied exactly from the article" or speakers "not named in the
-  article"), which is checked only once the schema is met. Transport failures
-  before it are not answers and do not count.
+  schema: its attempt's kind is ``ok`` or ``grounding`` (it met the schema and
+  failed only the checks of ``checks.py``). Transport failures before it are not
+  answers and do not count.
 * **calls**: HTTP calls made (``meta.calls``: re-asks, transport retries, the chunks
   and the merge of a long article included).
 * **grounding rate, first and final**: of the passages, quotes and speakers in a
@@ -37,15 +36,24 @@ The metrics, exactly:
   at least half of it. **Attributed**: of those, the ones whose speaker shares a
   name with the checklist speaker (titles like "Mr." ignored: "Mr. Amiri" is
   "Farid Ahmad Amiri"); a checklist speaker of null wants a null speaker.
-* **tokens and latency**: ``meta.usage`` (None when the endpoint did not say) and
-  ``meta.latency_s``.
+* **party recall** (with a checklist that lists ``parties``): checklist names found
+  among the parties' names and aliases (one holds the other, or they share a name).
+* **quotes in quotation marks**: source quotes that lie inside a direct quotation
+  of the article, as ``passages.py`` finds them (rule A; precision of "quotes").
+* **facts supported**: key facts whose evidence says what the statement says by
+  rules B and C of ``checks.py`` (every number; enough shared content words).
+* **facts and quotes per article**; overall, their medians and the count of
+  **empty** summaries (no key fact).
+* **tokens, calls and latency**: ``meta.usage`` (None when the endpoint did not
+  say), ``meta.calls`` and ``meta.latency_s``; overall, medians.
 
 A checklist sits beside the article as ``NAME.checklist.json``::
 
     {"facts": ["8 civilians were killed"],
-     "quotes": [{"text": "It's so traumatic,", "speaker": "Amiri"}]}
+     "quotes": [{"text": "It's so traumatic,", "speaker": "Amiri"}],
+     "parties": ["Farid Ahmad Amiri"]}
 
-Every checklist quote must be in the article, or the checklist is refused.
+Every checklist quote and party must be in the article, or the checklist is refused.
 """
 
 from __future__ import annotations

@@ -170,9 +170,11 @@ class Job:
                 article=shown, title=self.title, language=self.settings.language
             )
             # Cited parts cite the whole article's ids; copied ones are found in their own text.
-            policy = (
-                self.policy_for_whole() if cited else Policy(SourceIndex(text), base=chunk.start)
-            )
+            if cited:
+                policy = self.policy_for_whole()
+                policy.scope, policy.lead = (chunk.start, chunk.end), number == 1
+            else:
+                policy = Policy(SourceIndex(text), base=chunk.start)
             parts.append(Part(number, chunk))
             asks.append(Ask(messages, self.answer_model(chunk.start, chunk.end), policy))
         replies = yield asks
@@ -321,21 +323,6 @@ class Job:
             **_input_meta(self.article),
         )
         return SummaryResult(summary=summary, meta=meta)
-
-
-_CLOSERS = "\"'\u201d\u2019\u00bb\u203a)]"
-
-
-def _citable(sentence: str) -> bool:
-    """A sentence that can stand as a fact: it ends as a sentence ends.
-
-    Headlines, captions and datelines do not ("Rocket attack in Kabul, Mike Pompeo met
-    Afghan government and the Taliban"); a model that cited them made poor facts.
-    """
-    return (
-        sentence.rstrip(_CLOSERS + " \u00a0")[-1:] in (".", "!", "?", "\u2026")
-        and len(sentence) >= 20
-    )
 
 
 def _shown(prompt: Prompt, passages: Passages, start: int, end: int) -> str:

@@ -341,7 +341,7 @@ def _find_quotes(
 _TITLES = (
     "Mr|Mrs|Ms|Mx|Dr|Prof|Sen|Rep|Gov|Gen|Lt|Col|Maj|Capt|Sgt|Adm|Cmdr|Rev|Fr|Sr|St|Hon|"
     "Pres|Supt|Insp|Det|Herr|Frau|Mme|Mlle|Sra|Srta|"
-    "President|Secretary|Senator|Governor|Mayor|Judge|Justice|Minister|Chancellor|"
+    "President|Secretary|Senator|Governor|Mayor|Judge|Justice|Minister|Chancellor|Professor|"
     "General|Colonel|Captain|Sheikh|Pope|King|Queen|Prince|Princess|Sir|Dame|Lord|Lady|"
     "Präsident|Kanzlerin|Kanzler|Ministerin|Président|Presidente|Ministre|Ministro"
 )
@@ -375,7 +375,9 @@ _VERBS_EN = (
     "said|says|say|told|tells|added|adds|asked|asks|stated|states|explained|explains|"
     "wrote|writes|noted|notes|warned|warns|argued|argues|insisted|insists|claimed|claims|"
     "replied|replies|recalled|recalls|continued|declared|declares|acknowledged|"
-    "admitted|conceded|countered|responded|observed|remarked|suggested|tweeted"
+    "admitted|conceded|countered|responded|observed|remarked|suggested|tweeted|"
+    "stating|saying|telling|adding|concluded|concludes|commented|comments|announced|"
+    "announces|continues|added in a statement"
 )
 _VERBS = {
     "en": _VERBS_EN,
@@ -419,8 +421,10 @@ def _rules(language: str) -> _CueRules:
         return rules
     verbs = _VERBS["en"] if code == "en" else _VERBS[code] + "|" + _VERBS["en"]
     acc = _ACCORDING["en"] if code == "en" else _ACCORDING[code] + "|" + _ACCORDING["en"]
-    # Names are case-sensitive (a capital starts each word); verbs and pronouns are not.
-    verb = rf"(?P<verb>\b(?i:{verbs}))\b"
+    # Names are case-sensitive (a capital starts each word), and so are verbs; pronouns
+    # are not.
+    # Verbs in lower case only: "States" in "the United States" is no verb.
+    verb = rf"(?P<verb>\b(?:{verbs}))\b"
     according = rf"(?P<verb>\b(?i:{acc}))\b"
     appos = r"(?:,\s+[^,\"\u201c\u201d\u201e\u00ab\u00bb.;:!?]{1,100},)"
     named = rf"(?P<name>{_NAME})"
@@ -452,6 +456,8 @@ def _rules(language: str) -> _CueRules:
         ),
         person=(
             re.compile(rf"{named}{appos}?\s+{verb}"),
+            # Mr. Tedeschi also told the court that
+            re.compile(rf"{named}\s+(?i:also|then|later|again|further|\w+ly)\s+{verb}"),
             re.compile(rf"{named},\s+(?:an?|the|one of|who)\s"),  # Tariq Arian, a spokesman
             re.compile(rf"{verb}\s+{named}"),
         ),
@@ -578,10 +584,30 @@ def _nearest_person(
     window_start: int,
     before: int,
     quote_spans: list[tuple[int, int]],
+    *,
+    speaking: bool = False,
 ) -> tuple[int, int] | None:
-    """The last person named in ``[window_start, before)`` outside any quotation."""
+    """The last person named in ``[window_start, before)`` outside any quotation
+    (``speaking``: only one named beside a speech verb, "Heald said")."""
     best: tuple[int, int] | None = None
-    patterns = [*rules.person, _TITLED, _ROLED]
+    # A role before a name ("the president, Joseph R. Biden") is the weakest sign: it is
+    # used only when no person is named speaking or with a title ("Professor Eastman").
+    tiers = [[*rules.person]] if speaking else [[*rules.person, _TITLED], [_ROLED]]
+    for patterns in tiers:
+        best = _last_named(text, patterns, window_start, before, quote_spans)
+        if best is not None:
+            return best
+    return None
+
+
+def _last_named(
+    text: str,
+    patterns: list[re.Pattern[str]],
+    window_start: int,
+    before: int,
+    quote_spans: list[tuple[int, int]],
+) -> tuple[int, int] | None:
+    best: tuple[int, int] | None = None
     for pattern in patterns:
         for m in pattern.finditer(text, window_start, before):
             s, e = (m.start("name"), m.end("name")) if "name" in pattern.groupindex else m.span()
@@ -628,6 +654,16 @@ def find_passages(text: str, language: str = "en") -> Passages:
             ):
                 assert prev.speaker_end is not None
                 speaker = (prev.speaker_start, prev.speaker_end)
+        if speaker is None:
+            # No cue beside the marks: a person said to speak earlier in the sentence, or
+            # in the one before it in the same paragraph ("Heald said although ...,
+            # "nobody has looked at these together"").
+            back = first
+            if back > 0 and sentences[back - 1].paragraph == sentences[first].paragraph:
+                back -= 1
+            speaker = _nearest_person(
+                text, rules, sentences[back].start, mark_start, quote_spans, speaking=True
+            )
         quotations.append(
             Quotation(
                 id=n + 1,

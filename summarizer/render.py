@@ -63,8 +63,13 @@ def render_text(result: SummaryResult) -> str:
     s = result.summary
     out = [s.headline, "=" * min(len(s.headline), 80), "", "Key facts:"]
     for fact in s.key_facts:
+        spans = fact.evidence_spans
+        if fact.evidence == [fact.statement] and spans and spans[0]:
+            # summarize@2: the fact is the article's sentence itself; say where it stands
+            out.append(f"  * {fact.statement} {_span(spans[0].start, spans[0].end)}")
+            continue
         out.append(f"  * {fact.statement}")
-        for passage, span in zip(fact.evidence, fact.evidence_spans, strict=False):
+        for passage, span in zip(fact.evidence, spans, strict=False):
             where = f" {_span(span.start, span.end)}" if span else ""
             shown = passage if len(passage) <= 100 else passage[:97] + "..."
             out.append(f"      > {shown}{where}")

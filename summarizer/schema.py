@@ -17,7 +17,7 @@ into an :class:`ArticleSummary`. The rules an answer must meet live in ``checks.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -186,8 +186,10 @@ class CitedQuote(BaseModel):
 
 
 class CitedParty(Party):
-    name: str = Field(max_length=80, description="Name as written in the article.")
-    role: str = Field(max_length=80, description="Their part in this story, a few words.")
+    # Caps that a grammar-constrained server enforces: every output token costs ~50 ms
+    # on a CPU, and parties were the longest part of summarize@2's answers.
+    name: str = Field(max_length=60, description="Name as written in the article.")
+    role: str = Field(max_length=48, description="Their part in this story, a few words.")
 
 
 class CitedAnswer(BaseModel):
@@ -201,10 +203,10 @@ class CitedAnswer(BaseModel):
     model_config = ConfigDict(hide_input_in_errors=True)
 
     headline: str = Field(max_length=160, description="One line in your own words.")
-    key_facts: list[CitedFact] = Field(min_length=1, max_length=6)
+    key_facts: list[CitedFact] = Field(min_length=1, max_length=8)
     quotes: list[CitedQuote] = Field(max_length=5)
-    parties: list[CitedParty] = Field(max_length=8)
-    open_questions: list[str] = Field(max_length=3)
+    parties: list[CitedParty] = Field(max_length=6)
+    open_questions: list[Annotated[str, Field(max_length=120)]] = Field(max_length=3)
 
     @field_validator("headline")
     @classmethod

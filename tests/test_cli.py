@@ -220,6 +220,7 @@ def test_prompts_list_and_show() -> None:
     assert [line.split("\t")[:2] for line in lines] == [
         ["merge@1", "released"],
         ["summarize@1", "released"],
+        ["summarize@2", "released"],
     ]
     shown = runner.invoke(app, ["prompts", "show", "summarize@1"], catch_exceptions=False)
     assert shown.stdout == (ROOT / "prompts" / "summarize" / "v1.j2").read_text("utf-8")

@@ -491,3 +491,45 @@ def test_eval_of_the_examples_prints_the_table(
     (row,) = [line for line in lines if line.startswith("examples/kabul-rocket-attack.txt")]
     assert row.split()[1:3] == ["yes", str(len(cassette.data))]
     assert lines[-2].startswith("overall (1)")
+
+
+# --- the dev set, replayed -----------------------------------------------------------------
+
+DEV = EXAMPLES / "dev"
+DEV_FIGURES = {  # hits and totals of the recording (README, "The dev set")
+    "fact_recall": (47, 83),
+    "quote_recall": (23, 33),
+    "quotes_attributed": (17, 23),
+    "quotes_in_quotation_marks": (45, 45),
+    "facts_supported": (100, 100),
+    "party_recall": (30, 68),
+}
+
+
+@pytest.mark.cassette("dev-summarize2-1.5b")
+def test_eval_of_the_dev_set_replays_summarize2_on_the_local_model(
+    cassette: Any, recorded_endpoint: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """examples/dev (README there: sources, licences, how the checklists were written),
+    summarize@2 on the 1.5B local model. What follows is what that model really did;
+    a change that lowers a figure fails here, offline."""
+    monkeypatch.chdir(ROOT)
+    args = ["eval", "examples/dev/", "--json", "--prompt", "summarize@2"]
+    args += ["--base-url", recorded_endpoint["base_url"], "--model", recorded_endpoint["model"]]
+    out = runner.invoke(app, args, catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    total = data["overall"]
+    articles = sorted(DEV.glob("*.txt"))
+    assert total["articles"] == total["ok"] == len(articles) >= 12
+    assert total["calls"] == len(cassette.data)
+    assert total["completion_tokens"] == sum(
+        json.loads(r["body"]["string"])["usage"]["completion_tokens"] for _, r in cassette.data
+    )
+    if RECORDING:
+        return
+    assert total["empty"] == 0
+    for name, (hit, of) in DEV_FIGURES.items():  # a change that lowers one fails
+        assert total[name]["total"] == of and total[name]["hit"] >= hit, name
+    assert total["quotes_in_quotation_marks"]["rate"] == 1.0  # rule A, by construction
+    assert total["calls_median"] <= 1.3

@@ -447,3 +447,39 @@ def test_pronoun_too_far_back_stays_unresolved() -> None:
     )
     q = only(find_passages(text))
     assert (q.speaker, q.cue) == (None, "he said")
+
+
+def test_a_quote_without_a_cue_takes_the_person_said_to_speak_before_it() -> None:
+    # Wikinews, "Scientists analyse effects of global warming, atmospheric ozone on crops"
+    text = (
+        "Heald said although temperature and ozone are separately known to impact crop "
+        'yields, "nobody has looked at these together". Depending on region, yields vary.'
+    )
+    (quote,) = find_passages(text).quotations
+    assert (quote.text, quote.speaker, quote.cue) == (
+        "nobody has looked at these together",
+        "Heald",
+        None,
+    )
+    assert quote.speaker_start is not None and text[quote.speaker_start :].startswith("Heald")
+
+
+def test_a_speaker_and_verb_may_have_an_adverb_between_them() -> None:
+    # Wikinews, "Australian homeopath's trial" (examples/dev)
+    text = (
+        "Mr. Tedeschi also told the court that, over the last five months of her life, "
+        '"Gloria\'s eczema played a devastating role in her overall health."'
+    )
+    (quote,) = find_passages(text).quotations
+    assert quote.speaker == "Mr. Tedeschi"
+
+
+def test_a_capitalised_word_is_no_speech_verb() -> None:
+    # Wikinews, "Australian study finds iodine deficiency" (examples/dev): "States" in
+    # "the United States" once made "United" the speaker that "he" stood for.
+    text = (
+        "Professor Eastman says manufacturers could use iodised salt in line with the "
+        'United States and most European countries. "I suspect they won\'t do that," he said.'
+    )
+    (quote,) = find_passages(text).quotations
+    assert (quote.speaker, quote.cue) == ("Professor Eastman", "he said")

@@ -45,9 +45,9 @@ def test_an_edited_release_fails_to_load(prompts_copy: Path) -> None:
 
 def test_latest_version_by_default_and_drafts_are_marked(prompts_copy: Path) -> None:
     v1 = (prompts_copy / "summarize" / "v1.j2").read_text("utf-8")
-    (prompts_copy / "summarize" / "v2.j2").write_text(v1.replace("version: 1", "version: 2"))
+    (prompts_copy / "summarize" / "v3.j2").write_text(v1.replace("version: 1", "version: 3"))
     latest = load_prompt("summarize", prompts_dir=prompts_copy)
-    assert (latest.version, latest.locked) == (2, False)
+    assert (latest.version, latest.locked) == (3, False)
     pinned = load_prompt("summarize", 1, prompts_dir=prompts_copy)
     assert (pinned.version, pinned.locked) == (1, True)
 
@@ -103,3 +103,11 @@ def test_lock_file_is_sorted_json() -> None:
     raw = (PROMPTS / LOCK_FILE).read_text("utf-8")
     data = json.loads(raw)
     assert list(data) == sorted(data)
+
+
+def test_the_default_prompt_is_summarize2_and_released() -> None:
+    """Chosen by measurement (README, "Benchmarks and evaluation"): the latest version."""
+    prompt = load_prompt("summarize")
+    assert (prompt.ref, prompt.answer, prompt.locked) == ("summarize@2", "cited", True)
+    old = load_prompt("summarize@1")
+    assert (old.answer, old.locked) == ("verbatim", True)  # still loadable, unchanged

@@ -16,10 +16,12 @@ import pytest
 from typer.testing import CliRunner
 
 from summarizer import SummaryResult, asummarize, summarize
+from summarizer.checks import support
 from summarizer.clean import clean_text
 from summarizer.cli import app
+from summarizer.passages import find_passages
 from summarizer.verify import verify_summary
-from tests.conftest import RECORD_MODEL, RECORDING, SAMPLE
+from tests.conftest import RECORD_MODEL, RECORDING, SAMPLE, recorder
 
 
 def assert_grounded(result: SummaryResult, given: str) -> None:
@@ -124,6 +126,30 @@ async def test_sample_article_async_replays_the_same_calls(
     assert len(result.meta.attempts) == len(cassette.data)
 
 
+def _without_timings(result: SummaryResult) -> dict[str, Any]:
+    data = result.model_dump(mode="json")
+    meta = data["meta"]
+    meta.pop("latency_s"), meta.pop("created_at")
+    for attempt in meta["attempts"]:
+        attempt.pop("latency_s")
+    return data
+
+
+@pytest.mark.skipif(RECORDING, reason="replays the cassette that the sync test records")
+@pytest.mark.parametrize("name", ["kabul-1.5b", "kabul-chunked-1.5b"])
+async def test_the_async_twin_gives_the_sync_result_on_the_same_recording(
+    name: str, recorded_endpoint: dict[str, Any], sample_text: str
+) -> None:
+    options = {**recorded_endpoint, "cache": False}
+    if "chunked" in name:
+        options["context_tokens"] = CHUNKED_CONTEXT
+    with recorder.use_cassette(f"{name}.yaml", allow_playback_repeats=True):
+        synced = summarize(sample_text, **options)
+        awaited = await asummarize(sample_text, **options)
+    assert _without_timings(awaited) == _without_timings(synced)
+    assert synced.meta.calls >= 2  # re-asks and (for the long one) parts and merge included
+
+
 @pytest.mark.skipif(RECORDING, reason="replays the cassette that the sync test records")
 @pytest.mark.cassette("kabul-1.5b")
 def test_sample_article_through_the_cli(
@@ -212,3 +238,39 @@ def test_sample_article_in_parts(
         "Taliban",
         "Qatar",
     ]
+
+
+@pytest.mark.cassette("kabul-summarize2-1.5b")
+def test_sample_article_with_summarize2(
+    cassette: Any, recorded_endpoint: dict[str, Any], sample_text: str
+) -> None:
+    """summarize@2: the model cites sentence and quotation ids; the words are the article's."""
+    result = summarize(sample_text, prompt="summarize@2", **recorded_endpoint)
+    assert_grounded(result, sample_text)
+    meta = result.meta
+    assert (meta.prompt.name, meta.prompt.version) == ("summarize", 2)
+    assert len(meta.attempts) == len(cassette.data)
+    sent = json.loads(cassette.requests[0].body)
+    shown = sent["messages"][1]["content"]
+    assert "[1] " in shown and "[Q1]" in shown  # numbered sentences, marked quotations
+    (tool,) = sent["tools"]
+    ids = tool["function"]["parameters"]["$defs"]["CitedQuote"]["properties"]["id"]["enum"]
+    assert ids == [q.id for q in find_passages(clean_text(sample_text).text).quotations]
+    if RECORDING:
+        return
+    summary = result.summary
+    # Every quote is the words inside quotation marks, with its speaker: Mr. Pompeo's
+    # and Mr. Amiri's own words, no narration.
+    passages = find_passages(sample_text)
+    speakers = set()
+    for quote in summary.source_quotes:
+        assert quote.span is not None and quote.speaker is not None
+        assert passages.inside_quotation(quote.span.start, quote.span.end) is not None
+        speakers.add(quote.speaker.split()[-1])
+    assert speakers <= {"Pompeo", "Amiri"} and len(summary.source_quotes) >= 2
+    # Each fact's evidence is one sentence of the article, and says what the fact says.
+    assert len(summary.key_facts) >= 4
+    for fact in summary.key_facts:
+        assert fact.sentence_ids is not None and len(fact.evidence) == 1
+        assert support(fact.statement, fact.evidence).ok
+    assert meta.calls == 1
