@@ -7,6 +7,7 @@ what it was given; its answers are hand-written (tests/fake_openai.py).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -205,3 +206,43 @@ def test_results_saved_before_calls_existed_still_load(fake_openai: FakeOpenAI) 
         del saved["meta"][name]
     meta = SummaryResult.model_validate(saved).meta
     assert (meta.calls, meta.chunks, meta.chunking, meta.cleaning) == (1, 1, None, None)
+
+
+def test_a_long_article_under_summarize2_cites_whole_article_ids_in_each_part(
+    fake_openai: FakeOpenAI,
+) -> None:
+    """Each part shows its own sentences, numbered as in the whole article; the answer's
+    ids are narrowed to them; the merge (merge@1) then works as for copied passages."""
+
+    seen: list[list[int]] = []
+
+    def respond(request: dict[str, Any]) -> Any:
+        if is_merge(request):
+            return tool_call_reply(MERGED)
+        ids = [
+            int(n)
+            for n in re.findall(r"^\[(\d+)\] ", request["body"]["messages"][1]["content"], re.M)
+        ]
+        seen.append(ids)
+        schema = request["body"]["tools"][0]["function"]["parameters"]
+        allowed = schema["$defs"]["CitedFact"]["properties"]["sentences"]["items"]["enum"]
+        assert set(allowed) <= set(ids)
+        cite = [{"sentences": [n]} for n in allowed[-3:]]
+        return tool_call_reply(
+            {
+                "headline": "Part",
+                "key_facts": cite,
+                "quotes": [],
+                "parties": [],
+                "open_questions": [],
+            }
+        )
+
+    fake_openai.responder = respond
+    result = run(fake_openai, prompt="summarize@2", context_tokens=CONTEXT + 60)
+    assert result.meta.chunks >= 3 and len(seen) == result.meta.chunks
+    firsts = sorted(ids[0] for ids in seen)  # parts run two at a time: any order
+    assert firsts[0] == 1 and len(set(firsts)) == len(firsts)  # numbered as in the whole
+    for fact in result.summary.key_facts:
+        for passage, span in zip(fact.evidence, fact.evidence_spans, strict=True):
+            assert span is not None and ARTICLE[span.start : span.end] == passage
