@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -108,7 +108,6 @@ class Job:
     title: str | None = None
     plan: Plan | None = None
     """Set when the article is longer than the context: chunks, then a merge."""
-    notes: list[str] = field(default_factory=list)
 
     @classmethod
     def prepare(
