@@ -104,7 +104,7 @@ class CheckFailed(ValueError):
     """
 
 
-What = Literal["quote", "evidence", "speaker", "not_quotation", "unsupported", "party", "id"]
+What = Literal["quote", "evidence", "speaker", "unsupported", "id"]
 
 
 @dataclass
