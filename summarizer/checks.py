@@ -116,8 +116,7 @@ class Problem:
     what: What
 
     def describe(self) -> str:
-        shown = self.text if len(self.text) <= 90 else self.text[:87] + "..."
-        return f"{self.path} = {shown!r}"
+        return f"{self.path} = {_short(self.text)!r}"
 
 
 @dataclass
@@ -403,9 +402,7 @@ def _prune(i: int, fact: KeyFact, warnings: list[str]) -> None:
             )
     fact.evidence = [fact.evidence[j] for j in keep]
     fact.evidence_spans = [fact.evidence_spans[j] for j in keep]
-    if fact.sentence_ids is not None and len(fact.sentence_ids) == len(keep) + 1:
-        fact.sentence_ids = [fact.sentence_ids[j] for j in keep]
-    elif fact.sentence_ids is not None:
+    if fact.sentence_ids is not None:  # one id per passage, as _cite made them
         fact.sentence_ids = [fact.sentence_ids[j] for j in keep if j < len(fact.sentence_ids)]
 
 
@@ -568,7 +565,10 @@ class CitedCheck(CitedAnswer):
         if problems and policy.strict:
             _reject(policy, summary, problems, _cited_reask(problems, passages))
         notes = check_meaning(summary, passages, policy.index)
-        if notes and any(w.startswith("no key fact is supported") for w in notes):
+        # check_supported keeps unsupported facts only when none passes: then re-ask.
+        if summary.key_facts and not any(
+            support(f.statement, f.evidence).ok for f in summary.key_facts
+        ):
             unsupported = [
                 Problem(f"key_facts[{i}]", f.statement, "unsupported")
                 for i, f in enumerate(summary.key_facts)
