@@ -417,9 +417,15 @@ def models_list() -> None:
     _guard(run)
 
 
+class Reask(enum.StrEnum):
+    batch = "batch"
+    live = "live"
+
+
 @app.command(
-    epilog="Exit codes: 0 every article ok, 1 an article failed or was not started (budget), "
-    "2 usage or configuration, 3 no usable input, 4 the endpoint could not be started."
+    epilog="Exit codes: 0 every article ok (with --export: the requests written), 1 an article "
+    "failed or was not started (budget; no answer imported), 2 usage or configuration, 3 no "
+    "usable input, 4 the endpoint (or the Batch API) failed."
 )
 def batch(
     ctx: typer.Context,
@@ -427,19 +433,53 @@ def batch(
         list[str],
         typer.Argument(
             help="Article files (text or HTML), directories of .txt/.md/.html files, "
-            'http(s) URLs, .jsonl files of {"id", "text", "title"} lines.',
+            'http(s) URLs, .jsonl files of {"id", "text", "title"} lines. Or `status OUT` '
+            "(the Batch API state of the run writing OUT: batch ids, status, request counts) "
+            "or `cancel OUT` (cancel its running batches; what finished is kept).",
             metavar="PATH...",
         ),
     ],
     out: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--out",
             "-o",
             help="JSONL results, one line per article as it finishes; run again with the same "
-            "file to resume.",
+            "file to resume. Required, except with --export alone.",
         ),
-    ],
+    ] = None,
+    batch_api: Annotated[
+        bool,
+        typer.Option(
+            "--batch-api",
+            help="Send the requests through the provider's Batch API (half the price, "
+            "answers within 24 h), in rounds: re-asks go in the next one. Resumable: the "
+            "state is kept beside --out; a rerun re-attaches, never submits twice.",
+        ),
+    ] = False,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export",
+            help="Write the requests still to be answered as an OpenAI batch JSONL file for "
+            "another engine (vLLM's run_batch, Azure OpenAI batch); no call, no key.",
+        ),
+    ] = None,
+    import_: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--import",
+            help="An engine's batch output file (JSONL) to ground and write the results of; "
+            "re-asks still needed go to --export, or live with --reask live.",
+        ),
+    ] = None,
+    reask: Annotated[
+        Reask,
+        typer.Option(
+            help="With --import or --batch-api: re-asks in the next batch round (or "
+            "--export), or live, one call each, at --base-url.",
+        ),
+    ] = Reask.batch,
     concurrency: Annotated[
         int, typer.Option("--concurrency", "-j", min=1, max=256, help="Articles in flight.")
     ] = 8,
@@ -476,13 +516,28 @@ def batch(
     Each line of --out is {"id", "source", "ok", "result" | "error"}, written as the
     article finishes. One article's failure does not stop the others. Run the same
     command again to resume: ids with a result are skipped, failed ones redone.
+
+    Live by default (-j requests at a time). --batch-api sends them through the
+    provider's Batch API; --export and --import go through a file for any engine that
+    takes the OpenAI batch format (vLLM's run_batch). Every answer is checked and
+    grounded as live. `summarizer batch status OUT` and `summarizer batch cancel OUT`
+    show or cancel the batches of a --batch-api run.
     """
+    if paths and paths[0] in ("status", "cancel") and not Path(paths[0]).exists():
+        _batch_state_command(ctx, paths)
+        return
+    offline = batch_api or export is not None or bool(import_)
 
     def run() -> int:
         from summarizer.batch import BatchTally, discover, summarize_many
 
         settings = _settings(ctx.params)
+        if out is None and not (export is not None and not batch_api):
+            raise ConfigError("--out is required (except with --export alone)")
         items = discover(paths)
+        if offline:
+            return _batch_offline(settings, items, paths, out, batch_api, export, import_, reask)
+        assert out is not None
         inputs = {Path(p).resolve() for p in paths} | {i.path.resolve() for i in items if i.path}
         if out.resolve() in inputs:
             raise ConfigError(f"--out {out} is one of the inputs")
@@ -516,6 +571,121 @@ def batch(
     code = _guard(run)
     if code:
         raise typer.Exit(code)
+
+
+def _batch_state_command(ctx: typer.Context, paths: list[str]) -> None:
+    """`summarizer batch status OUT` and `summarizer batch cancel OUT`."""
+
+    def run() -> int:
+        from summarizer import batchapi
+
+        if len(paths) != 2:
+            raise ConfigError(f"usage: summarizer batch {paths[0]} OUT (the --out of the run)")
+        out = Path(paths[1])
+        settings = _settings(ctx.params)
+        if paths[0] == "status":
+            sys.stdout.write(batchapi.describe(batchapi.status(out, settings)))
+            return 0
+        cancelled = batchapi.cancel(out, settings)
+        sys.stdout.write(batchapi.describe(cancelled))
+        typer.echo(
+            f"summarizer: {len(cancelled)} batch(es) cancelled; what they finished is kept "
+            "by the next run of the same command, which submits the rest",
+            err=True,
+        )
+        return 0
+
+    code = _guard(run)
+    if code:
+        raise typer.Exit(code)
+
+
+def _batch_offline(
+    settings: Settings,
+    items: list[Any],
+    paths: list[str],
+    out: Path | None,
+    batch_api: bool,
+    export: Path | None,
+    imports: list[Path] | None,
+    reask: Reask,
+) -> int:
+    """`batch --batch-api`, `--export`, `--import`: see summarizer/batchapi.py."""
+    from summarizer.batch import BatchTally
+    from summarizer.batchapi import Submission, run_batch, state_path
+
+    if batch_api and (export is not None or imports):
+        raise ConfigError("--batch-api, or --export/--import: choose one route")
+    if (batch_api or reask is Reask.live) and settings.uses_local_model:
+        raise ConfigError(
+            f"{'--batch-api' if batch_api else '--reask live'} needs an endpoint: set "
+            "OPENAI_API_KEY (and --base-url for another provider than OpenAI)"
+        )
+    inputs = {Path(p).resolve() for p in paths} | {i.path.resolve() for i in items if i.path}
+    for name, given in (("--out", out), ("--export", export)):
+        if given is not None and given.resolve() in inputs:
+            raise ConfigError(f"{name} {given} is one of the inputs")
+    tally = BatchTally()
+    seen: dict[str, tuple[str | None, int]] = {}
+
+    def on_batch(submission: Submission) -> None:
+        counts = submission.request_counts
+        now = (submission.status, counts.get("completed", 0) + counts.get("failed", 0))
+        if seen.get(str(submission.batch_id)) != now:
+            seen[str(submission.batch_id)] = now
+            typer.echo(
+                f"summarizer: batch {submission.batch_id} (round {submission.round}): "
+                f"{submission.status}, {counts.get('completed', 0):,} done, "
+                f"{counts.get('failed', 0):,} failed of {counts.get('total', 0):,}",
+                err=True,
+            )
+
+    log = logging.getLogger("summarizer")
+    with _batch_progress() as show:
+        try:
+            run = run_batch(
+                items,
+                settings,
+                out=out,
+                via="batch-api" if batch_api else "import",
+                export=export,
+                imports=imports or [],
+                reask=reask.value,
+                tally=tally,
+                on_progress=show,
+                on_batch=on_batch,
+            )
+        except (KeyboardInterrupt, SystemExit):
+            where = f"; the Batch API state is in {state_path(out)}" if out else ""
+            typer.echo(
+                f"summarizer: {tally.done:,} article(s) of this run are in {out}{where}; run "
+                "the same command again to resume (a batch already sent is re-attached)",
+                err=True,
+            )
+            raise
+    for outcome in run.written:
+        if outcome.error is not None:
+            why = str(outcome.error).removeprefix(f"{outcome.source}: ")
+            log.warning("failed: %s: %s", outcome.source, why)
+    if export is not None and run.exported:
+        again = " ".join([*paths, "--import", "results.jsonl", "--out", str(out or "r.jsonl")])
+        typer.echo(
+            f"summarizer: wrote {run.exported:,} request(s) of {run.exported_articles:,} "
+            f"article(s) to {export}; run them, e.g. `python -m "
+            f"vllm.entrypoints.openai.run_batch -i {export} -o results.jsonl --model MODEL`, "
+            f"then `summarizer batch {again}`",
+            err=True,
+        )
+    elif export is not None:
+        typer.echo(f"summarizer: nothing left to ask: {export} not written", err=True)
+    if tally.not_started:
+        typer.echo(
+            f"summarizer: {tally.not_started:,} article(s) have no answer in the imported "
+            "file(s): --export them, or import their results",
+            err=True,
+        )
+    typer.echo(f"summarizer: {tally.summary()}", err=True)
+    return 1 if tally.failed or tally.not_started else 0
 
 
 @contextlib.contextmanager

@@ -630,13 +630,24 @@ class AsyncLLM(_Base):
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        client: Any = None,
     ) -> None:
+        """``client``: one to send with instead of an AsyncOpenAI (the Batch API's
+        :class:`DeferredClient`); it needs ``chat.completions.create`` and ``close``."""
         super().__init__(settings, clock)
+        self._sleep = sleep
+        if client is not None:
+            self._client = client
+            return
         # One client per AsyncLLM: its connections belong to one event loop. What made a
         # new client cost ~30 ms, the SSL context (the CA store), is made once instead.
         http = openai.DefaultAsyncHttpxClient(verify=_ssl_context())
         self._client = openai.AsyncOpenAI(**self._client_kwargs, http_client=http)
-        self._sleep = sleep
+
+    @property
+    def client(self) -> Any:
+        """The client requests go through (an AsyncOpenAI unless one was given)."""
+        return self._client
 
     async def close(self) -> None:
         await self._client.close()
@@ -678,3 +689,228 @@ class AsyncLLM(_Base):
         except _CAUGHT as error:
             raise self._raise(error, recorder) from error
         return Extraction(value=value, attempts=recorder.attempts)
+
+
+# --- the Batch API -------------------------------------------------------------------------
+# The provider's asynchronous Batch API and the engines that take its files (vLLM's
+# run_batch); summarizer/batchapi.py runs the flows, and here are the SDK calls it needs.
+#
+# instructor.batch (BatchProcessor, BatchRequest) is not used, and not by oversight: it
+# writes its own request (a strict json_schema response_format with custom_ids
+# "request-N", not our tool schema, mode and settings), parses each answer with
+# response_model.model_validate alone (no validation context, so none of the checks of
+# checks.py, no hooks, no usage per attempt), and has no re-ask, no transport retry and
+# no resume. We need the very request of the live path and every check of it, so the
+# live AsyncLLM.extract runs unchanged over DeferredClient below; only the files and
+# batches calls are ours, on the openai SDK's own resources.
+
+
+class Unfinished(_Malformed):
+    """The batch ended with no answer to this request (expired, cancelled, failed, lost).
+
+    A transport fault, as a dropped connection is: tenacity tries it again, which in a
+    batch run is the next round.
+    """
+
+
+class GaveUp(_Fault):
+    """A request failed in as many batch rounds as ``transport_retries`` allows."""
+
+
+class Unanswered(_Fault, ValueError):
+    """No engine will answer this re-ask in this run: it ends as attempts running out.
+
+    A ValueError, so that :meth:`AsyncLLM.extract` reports a ValidationFailedError,
+    which ``on_ungrounded=drop`` turns into the best answer kept, with warnings.
+    """
+
+
+def request_body(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """What the SDK would POST for ``create(**kwargs)``, as JSON (the timeout is not sent)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, BaseModel):
+            return value.model_dump(mode="json", exclude_unset=True, by_alias=True)
+        raise TypeError(f"not JSON: {type(value).__name__}")
+
+    sent = {k: v for k, v in kwargs.items() if k != "timeout" and v is not openai.omit}
+    return json.loads(json.dumps(sent, default=plain))  # type: ignore[no-any-return]
+
+
+def completion_from(line: dict[str, Any]) -> Any:
+    """The ChatCompletion of one batch output line; an SDK-like error if it holds none.
+
+    A line is ``{"custom_id", "response": {"status_code", "body"}, "error"}`` (OpenAI's
+    output and error files, vLLM's run_batch). A status other than 200 becomes the
+    ``APIStatusError`` the live call would have raised, so a 429 or 5xx is retried and a
+    400 is not; a line with no response is :class:`Unfinished`.
+    """
+    import httpx2  # what the SDK is built on; imported with it
+    from openai.types.chat import ChatCompletion
+
+    response = line.get("response")
+    if not isinstance(response, dict):
+        error = line.get("error") or {}
+        code = error.get("code") if isinstance(error, dict) else None
+        message = error.get("message") if isinstance(error, dict) else error
+        raise Unfinished(f"no answer in the batch: {code or 'error'}: {message or 'unknown'}")
+    status = response.get("status_code")
+    body = response.get("body")
+    if status == 200:
+        if not isinstance(body, dict):
+            raise _Malformed(f"the answer is not JSON: {_snippet(str(body))!r}")
+        try:
+            return ChatCompletion.model_validate(body)
+        except ValidationError:
+            return body if not body.get("choices") else ChatCompletion.model_construct(**body)
+    request = httpx2.Request("POST", f"https://batch.invalid{_BATCH_URL}")
+    code = status if isinstance(status, int) and status >= 400 else 500
+    message = _snippet(json.dumps(body), 300) if body is not None else "no body"
+    raise openai.APIStatusError(
+        f"Error code: {code} - {message}",
+        response=httpx2.Response(code, request=request),
+        body=body.get("error", body) if isinstance(body, dict) else body,
+    )
+
+
+_BATCH_URL = "/v1/chat/completions"
+
+
+class DeferredClient:
+    """Stands in for AsyncOpenAI in :class:`AsyncLLM`: ``chat.completions.create`` makes no
+    HTTP call.
+
+    It hands the request body (what the live path would POST) to ``answer``, which
+    returns the batch output line for it, perhaps a round (hours) later; the line becomes
+    the ChatCompletion that the live call would have returned, or its error. Everything
+    around it (instructor, the transport retries, the re-asks, the checks) is the live
+    path's. If ``answer`` returns None, the request is sent through ``live`` instead
+    (``--reask live``).
+    """
+
+    def __init__(
+        self,
+        answer: Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]],
+        *,
+        live: Any = None,
+    ) -> None:
+        self._answer = answer
+        self._live = live
+        self.chat = _Namespace(completions=_Namespace(create=self._create))
+
+    async def _create(self, **kwargs: Any) -> Any:
+        line = await self._answer(request_body(kwargs))
+        if line is None:
+            if self._live is None:
+                raise Unanswered("no answer, and no live endpoint to ask")
+            return await self._live.chat.completions.create(**kwargs)
+        return completion_from(line)
+
+    async def close(self) -> None:
+        """Nothing to release: no connection is held."""
+
+
+class _Namespace:
+    def __init__(self, **attributes: Any) -> None:
+        self.__dict__.update(attributes)
+
+
+class BatchAPI:
+    """The provider's files and batches endpoints, with the live path's transport retries.
+
+    429 (Retry-After honoured, capped at ``max_retry_wait``), 5xx, timeouts and dropped
+    connections are tried again ``transport_retries`` times; then, and for any other
+    error, a ModelError (AuthenticationError for 401/403) with no secret in it. Batches
+    come back as plain dicts (``Batch.model_dump``), so callers need no SDK types.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.settings = settings
+        base = _Base(settings, time.monotonic)  # the key guarded in logs, the client options
+        http = openai.DefaultAsyncHttpxClient(verify=_ssl_context())
+        self._client = openai.AsyncOpenAI(**base._client_kwargs, http_client=http)
+        self._sleep = sleep
+        self._where = f"{settings.endpoint_host} (Batch API)"
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def _call(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        from tenacity import stop_after_attempt
+
+        retrying = AsyncRetrying(
+            sleep=self._sleep,
+            stop=stop_after_attempt(self.settings.transport_retries + 1),
+            wait=_wait(self.settings.max_retry_wait),
+            retry=retry_if_exception(_is_transient),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    _guard_logs()
+                    return await call()
+        except openai.OpenAIError as error:
+            described = redact_secrets(_describe(error))
+            _scrub_exception(error, redact_secrets)
+            if isinstance(error, (openai.AuthenticationError, openai.PermissionDeniedError)):
+                raise AuthenticationError(
+                    f"{self._where} refused the credentials: {described}"
+                ) from error
+            if isinstance(error, openai.NotFoundError):
+                raise ModelError(
+                    f"{self._where}: {what}: not found ({described}); has this endpoint a Batch "
+                    "API? For vLLM, use --export and --import"
+                ) from error
+            raise ModelError(f"{self._where}: {what}: {described}") from error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def upload(self, name: str, data: bytes) -> str:
+        """Upload a request file (purpose ``batch``); its file id."""
+        made = await self._call(
+            "upload", lambda: self._client.files.create(file=(name, data), purpose="batch")
+        )
+        return str(made.id)
+
+    async def create(self, input_file_id: str, metadata: dict[str, str]) -> dict[str, Any]:
+        """A batch of the uploaded file's requests, on /v1/chat/completions, in 24 h."""
+        made = await self._call(
+            "create a batch",
+            lambda: self._client.batches.create(
+                input_file_id=input_file_id,
+                endpoint="/v1/chat/completions",
+                completion_window="24h",
+                metadata=metadata,
+            ),
+        )
+        return made.model_dump()  # type: ignore[no-any-return]
+
+    async def find(self, input_file_id: str) -> dict[str, Any] | None:
+        """The newest batch of this input file among the last 100, if one was made."""
+
+        async def listed() -> Any:
+            return await self._client.batches.list(limit=100)
+
+        page = await self._call("list batches", listed)
+        for batch in page.data:
+            if batch.input_file_id == input_file_id:
+                return batch.model_dump()  # type: ignore[no-any-return]
+        return None
+
+    async def retrieve(self, batch_id: str) -> dict[str, Any]:
+        got = await self._call("poll", lambda: self._client.batches.retrieve(batch_id))
+        return got.model_dump()  # type: ignore[no-any-return]
+
+    async def cancel(self, batch_id: str) -> dict[str, Any]:
+        got = await self._call("cancel", lambda: self._client.batches.cancel(batch_id))
+        return got.model_dump()  # type: ignore[no-any-return]
+
+    async def download(self, file_id: str) -> bytes:
+        """An output or error file's content."""
+        got = await self._call("download", lambda: self._client.files.content(file_id))
+        return bytes(got.content)

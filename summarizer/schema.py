@@ -378,6 +378,12 @@ class Meta(BaseModel):
         "into the article as given). None: nothing was removed.",
     )
     source: SourceInfo | None = None
+    via: Literal["batch-api", "import"] | None = Field(
+        default=None,
+        description="How the answers came: null for live calls; batch-api through the "
+        "provider's Batch API (cost at its batch price); import from a batch output file "
+        "of another engine, such as vLLM's run_batch (`summarizer batch --import`).",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -22,6 +22,7 @@ from summarizer.errors import ConfigError
 
 __all__ = [
     "CONTEXT_TOKENS",
+    "DEFAULT_BATCH_PRICES",
     "DEFAULT_HOSTED_MODEL",
     "DEFAULT_PRICES",
     "LOCAL_CONTEXT_TOKENS",
@@ -46,6 +47,15 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "gpt-4.1": (2.00, 8.00),
     "gpt-4.1-mini": (0.40, 1.60),
     "gpt-4.1-nano": (0.10, 0.40),
+}
+DEFAULT_BATCH_PRICES: dict[str, tuple[float, float]] = {
+    # USD per million (prompt, completion) tokens through the provider's Batch API: half
+    # the live rates above (OpenAI's list prices). See Settings.batch_price.
+    "gpt-4o-mini": (0.075, 0.30),
+    "gpt-4o": (1.25, 5.00),
+    "gpt-4.1": (1.00, 4.00),
+    "gpt-4.1-mini": (0.20, 0.80),
+    "gpt-4.1-nano": (0.05, 0.20),
 }
 LOCAL_CONTEXT_TOKENS = 8192
 """The window the embedded local model is served with (``--n_ctx`` in local.py)."""
@@ -199,6 +209,18 @@ class Settings(BaseSettings):
         """USD per million (prompt, completion) tokens for ``model``; None when unknown."""
         table = {**DEFAULT_PRICES, **self.prices}
         return table.get(model) or table.get(_DATED.sub("", model))
+
+    def batch_price(self, model: str) -> tuple[float, float] | None:
+        """USD per million tokens through a Batch API; None when unknown.
+
+        A model given in ``prices`` costs what it says there (the user's own rate is what
+        they pay, live or not); else the built-in batch table, half the live list price.
+        """
+        undated = _DATED.sub("", model)
+        given = self.prices.get(model) or self.prices.get(undated)
+        if given is not None:
+            return given
+        return DEFAULT_BATCH_PRICES.get(model) or DEFAULT_BATCH_PRICES.get(undated)
 
 
 class SettingsOptions(TypedDict, total=False):
