@@ -24,6 +24,7 @@ from summarizer.redact import SECRETS, add_secret
 
 if TYPE_CHECKING:
     from summarizer.batch import BatchTally
+    from summarizer.render import Format
     from summarizer.settings import Settings
 
 __all__ = ["app", "main"]
@@ -67,6 +68,15 @@ class OutputFormat(enum.StrEnum):
     json = "json"
     markdown = "markdown"
     text = "text"
+    html = "html"
+
+
+FORMATS: dict[OutputFormat, Format] = {
+    OutputFormat.json: "json",
+    OutputFormat.markdown: "markdown",
+    OutputFormat.text: "text",
+}
+"""What render.py writes; html is review.py's page."""
 
 
 # The choices come from summarizer/choices.py, which settings types its fields with.
@@ -278,7 +288,13 @@ def summarize(
         ),
     ],
     fmt: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="json (for jq), markdown or text.")
+        OutputFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="json (for jq), markdown, text, or html: a review page with each fact "
+            "highlighted on its evidence.",
+        ),
     ] = OutputFormat.json,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here (atomically), not stdout.")
@@ -317,7 +333,12 @@ def summarize(
         result = run_summary(article, settings=settings, title=title)
         for warning in result.meta.warnings:
             logging.getLogger("summarizer").debug("warning kept in meta: %s", warning)
-        _emit(render(result, fmt.value), output)
+        if fmt is OutputFormat.html:
+            from summarizer.review import review_page
+
+            _emit(review_page(result, article.text), output)  # offsets point into it
+        else:
+            _emit(render(result, FORMATS[fmt]), output)
 
     _guard(run)
 
@@ -845,6 +866,104 @@ def verify(
     code = _guard(run)
     if code:
         raise typer.Exit(code)
+
+
+HtmlOutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Write the page here (atomically), not stdout."),
+]
+
+
+@app.command(epilog="Exit codes: 0 page written, 3 unreadable input.")
+def view(
+    result_file: Annotated[
+        Path,
+        typer.Argument(
+            help="A saved result (summarize's JSON) or one line of batch output.",
+            metavar="RESULT.json",
+        ),
+    ],
+    article_file: Annotated[
+        str,
+        typer.Argument(
+            help="The article it summarizes, as given to summarize (text, HTML file or URL).",
+            metavar="ARTICLE",
+        ),
+    ],
+    output: HtmlOutputOpt = None,
+) -> None:
+    """Write the review page of a saved result: the article with each fact's evidence and
+    each quote highlighted, re-checked as verify does (what fails is listed, not drawn)."""
+
+    def run() -> None:
+        from summarizer.review import recheck, review_page
+        from summarizer.settings import load_settings
+        from summarizer.sources import load_source
+
+        settings = load_settings()
+        result = _saved_result(result_file, settings.max_input_bytes)
+        article = load_source(article_file, settings)
+        _emit(review_page(result, article.text, recheck(result, article.text)), output)
+        if output is not None:
+            typer.echo(f"summarizer: review page written to {output}", err=True)
+
+    _guard(run)
+
+
+def _saved_result(path: Path, limit: int) -> Any:
+    """A whole SummaryResult from a file: summarize's JSON, or a batch line with a result."""
+    import json
+
+    from pydantic import ValidationError
+
+    from summarizer.article import read_article_bytes
+    from summarizer.errors import InputError
+    from summarizer.schema import SummaryResult
+
+    raw = read_article_bytes(str(path), max_bytes=limit).decode("utf-8", "replace")
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    if isinstance(data, dict) and isinstance(data.get("result"), dict):
+        data = data["result"]  # a line of batch output
+    try:
+        return SummaryResult.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError(
+            f"{path}: not a whole result with its meta ({where}: {first['msg']}); "
+            "save summarize's --format json output"
+        ) from None
+
+
+@app.command(epilog="Exit codes: 0 page written, 3 unreadable input.")
+def report(
+    results: Annotated[
+        Path, typer.Argument(help="The JSONL file written by summarizer batch --out.")
+    ],
+    output: HtmlOutputOpt = None,
+) -> None:
+    """Write one review page for a whole batch: an index of articles with ok, failed and
+    warning counts, then each article's review. Articles are read again from their
+    source files (URLs are not fetched) and re-checked as view does."""
+
+    def run() -> None:
+        from summarizer.review import read_results, report_page
+        from summarizer.settings import load_settings
+
+        entries = read_results(results, load_settings())
+        _emit(report_page(entries, title=f"Batch report: {results.name}"), output)
+        if output is not None:
+            failed = sum(1 for e in entries if e.result is None)
+            typer.echo(
+                f"summarizer: report of {len(entries)} article(s) ({failed} failed) "
+                f"written to {output}",
+                err=True,
+            )
+
+    _guard(run)
 
 
 @app.command(
