@@ -24,6 +24,7 @@ from summarizer.redact import SECRETS, add_secret
 
 if TYPE_CHECKING:
     from summarizer.batch import BatchTally
+    from summarizer.live import LiveView
     from summarizer.render import Format
     from summarizer.settings import Settings
 
@@ -316,6 +317,14 @@ def summarize(
     context_tokens: ContextTokensOpt = None,
     no_clean: NoCleanOpt = False,
     language: LanguageOpt = None,
+    progress: Annotated[
+        bool,
+        typer.Option(
+            "--progress/--no-progress",
+            help="On a terminal, show each step and the answer as the model writes it "
+            "(on stderr; never when stderr is not a terminal).",
+        ),
+    ] = True,
 ) -> None:
     """Summarize one article; quotes and evidence come back with character offsets.
 
@@ -324,13 +333,22 @@ def summarize(
     """
 
     def run() -> None:
+        from summarizer import live
         from summarizer.pipeline import summarize as run_summary
         from summarizer.render import render
         from summarizer.sources import load_source
 
         settings = _settings(ctx.params)
-        article = load_source(path, settings)
-        result = run_summary(article, settings=settings, title=title)
+        with _live_view(progress and _on_terminal()) as view:
+            live.stage(f"reading {path}")
+            article = load_source(path, settings)
+            result = run_summary(article, settings=settings, title=title)
+        if view is not None:
+            summary, warnings = result.summary, result.meta.warnings
+            view.done(
+                f"checked: {len(summary.key_facts)} key fact(s), "
+                f"{len(summary.source_quotes)} quote(s), {len(warnings)} warning(s)"
+            )
         for warning in result.meta.warnings:
             logging.getLogger("summarizer").debug("warning kept in meta: %s", warning)
         if fmt is OutputFormat.html:
@@ -710,6 +728,42 @@ def _batch_offline(
 
 
 @contextlib.contextmanager
+def _logs_above(console_file: Any) -> Iterator[None]:
+    """Log lines to stderr go through ``console_file`` (rich's proxy while a live display
+    runs), so that a line is printed above the display instead of tearing it."""
+    stderr = sys.stderr
+    handlers = [
+        h
+        for h in logging.getLogger().handlers
+        if isinstance(h, logging.StreamHandler) and h.stream is stderr
+    ]
+    for handler in handlers:
+        handler.setStream(console_file)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.setStream(stderr)
+
+
+def _on_terminal() -> bool:
+    """Whether stderr is a terminal, where a live view can redraw itself."""
+    return sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def _live_view(enabled: bool) -> Iterator[LiveView | None]:
+    """While the block runs, a live view of its steps and of the answer being written."""
+    if not enabled:
+        yield None
+        return
+    from summarizer.live import LiveView, watching
+
+    with LiveView() as view, _logs_above(sys.stderr), watching(view):
+        yield view
+
+
+@contextlib.contextmanager
 def _batch_progress() -> Iterator[Callable[[BatchTally], None]]:
     """A rich progress bar on stderr; log lines are printed above it, stdout is left alone."""
     from rich.console import Console
@@ -747,20 +801,8 @@ def _batch_progress() -> Iterator[Callable[[BatchTally], None]]:
             tokens=f"{tally.tokens:,}",
         )
 
-    stderr = sys.stderr
-    handlers = [
-        h
-        for h in logging.getLogger().handlers
-        if isinstance(h, logging.StreamHandler) and h.stream is stderr
-    ]
-    with progress:
-        for handler in handlers:  # through rich's proxy, so a log line does not tear the bar
-            handler.setStream(sys.stderr)
-        try:
-            yield show
-        finally:
-            for handler in handlers:
-                handler.setStream(stderr)
+    with progress, _logs_above(sys.stderr):  # sys.stderr is rich's proxy by now
+        yield show
 
 
 @cache_app.command("stats")

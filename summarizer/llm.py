@@ -43,6 +43,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import instructor
+import jiter
 import openai
 from instructor.core.exceptions import IncompleteOutputException, InstructorRetryException
 from instructor.core.hooks import Hooks
@@ -54,6 +55,7 @@ from tenacity import (
     retry_if_exception,
 )
 
+from summarizer import live
 from summarizer.checks import CheckFailed
 from summarizer.errors import (
     AuthenticationError,
@@ -377,6 +379,14 @@ class _Base:
 
     def _prepare(self, recorder: _Recorder, kwargs: dict[str, Any]) -> dict[str, Any]:
         recorder.answers += 1
+        if recorder.answers == 1:
+            live.stage(f"asking {self.settings.resolved_model}")
+        else:
+            why = recorder.last_error("schema", "grounding") or "the answer failed a check"
+            live.stage(
+                f"re-asking ({recorder.answers} of {self.settings.max_attempts}): "
+                f"{_snippet(why, 100)}"
+            )
         return {**kwargs, "messages": _plain_reasks(kwargs["messages"])}
 
     def _request_timeout(self, recorder: _Recorder) -> float:
@@ -520,6 +530,95 @@ class _Base:
         return ModelError(f"{where}: {described}", **kwargs)
 
 
+# --- streaming -----------------------------------------------------------------------------
+
+_STREAMED: dict[str, Any] = {"stream": True, "stream_options": {"include_usage": True}}
+"""Asked for only while someone watches (summarizer/live.py). A server that sends no usage
+in its stream (llama-cpp-python) leaves the answer's tokens unknown in meta."""
+
+
+class _Stream:
+    """Chunks of a streamed chat completion, put back together into the completion itself.
+
+    instructor then parses, checks and re-asks exactly as for an answer that was not
+    streamed. The SDK's ChatCompletionStreamState is not used: it appends every
+    delta's tool name and id, and llama-cpp-python repeats both in every chunk
+    (seen: "AnswerAnswerAnswer..."), which instructor then rejects. On the way, the
+    arguments so far are parsed as jiter's partial mode allows (as instructor's
+    Partial does, but without running the model's validators, our checks among them,
+    on every chunk) and shown to the watcher.
+    """
+
+    def __init__(self, watcher: live.Watcher) -> None:
+        self._watcher = watcher
+        self._first: Any = None
+        self._content: list[str] = []
+        self._calls: dict[int, dict[str, Any]] = {}
+        self._finish: str | None = None
+        self._usage: Any = None
+        self._chunks = 0
+
+    def add(self, chunk: Any) -> None:
+        if self._first is None:
+            self._first = chunk
+        if getattr(chunk, "usage", None) is not None:
+            self._usage = chunk.usage
+        for choice in getattr(chunk, "choices", None) or []:
+            delta = choice.delta
+            if choice.finish_reason:
+                self._finish = choice.finish_reason
+            if delta.content:
+                self._content.append(delta.content)
+                self._chunks += 1
+            for call in delta.tool_calls or []:
+                held = self._calls.setdefault(call.index, {"id": None, "name": None, "args": []})
+                held["id"] = held["id"] or call.id
+                if call.function is not None:
+                    held["name"] = held["name"] or call.function.name
+                    if call.function.arguments:
+                        held["args"].append(call.function.arguments)
+                        self._chunks += 1
+        if self._content or self._calls:
+            self._show()
+
+    def _show(self) -> None:
+        # Parsed again at every chunk: jiter reads a few kB in microseconds, and the
+        # watcher only keeps the result (rich redraws at its own pace).
+        text = "".join(self._calls[min(self._calls)]["args"]) if self._calls else ""
+        text = text or "".join(self._content)
+        try:
+            answer = jiter.from_json(text.encode(), partial_mode="trailing-strings")
+        except ValueError:
+            answer = {}
+        self._watcher.partial(answer if isinstance(answer, dict) else {}, self._chunks)
+
+    def completion(self) -> Any:
+        """The chat completion the chunks make up, as a non-streamed call returns it."""
+        first = self._first
+        if first is None:
+            return "the stream ended before its first chunk"  # _malformed: not JSON
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(self._content) or None}
+        if self._calls:
+            message["tool_calls"] = [
+                {
+                    "id": held["id"] or f"call_{index}",
+                    "type": "function",
+                    "function": {"name": held["name"] or "", "arguments": "".join(held["args"])},
+                }
+                for index, held in sorted(self._calls.items())
+            ]
+        body: dict[str, Any] = {
+            "id": first.id,
+            "object": "chat.completion",
+            "created": first.created,
+            "model": first.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": self._finish or "stop"}],
+        }
+        if self._usage is not None:
+            body["usage"] = self._usage.model_dump()
+        return openai.types.chat.ChatCompletion.model_validate(body)
+
+
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
     """The default SSL context (certifi's CA store), loaded once: about 30 ms each time."""
@@ -598,7 +697,17 @@ class LLM(_Base):
                     timeout = self._request_timeout(recorder)
                     started = time.monotonic()
                     try:
-                        response = self._client.chat.completions.create(**kwargs, timeout=timeout)
+                        if (watcher := live.current()) is None:
+                            response = self._client.chat.completions.create(
+                                **kwargs, timeout=timeout
+                            )
+                        else:
+                            stream = _Stream(watcher)
+                            for chunk in self._client.chat.completions.create(
+                                **kwargs, **_STREAMED, timeout=timeout
+                            ):
+                                stream.add(chunk)
+                            response = stream.completion()
                     except BaseException as error:
                         fault = self._failed(recorder, started, error)
                         if fault is error:
@@ -666,9 +775,17 @@ class AsyncLLM(_Base):
                     timeout = self._request_timeout(recorder)
                     started = time.monotonic()
                     try:
-                        response = await self._client.chat.completions.create(
-                            **kwargs, timeout=timeout
-                        )
+                        if (watcher := live.current()) is None:
+                            response = await self._client.chat.completions.create(
+                                **kwargs, timeout=timeout
+                            )
+                        else:
+                            stream = _Stream(watcher)
+                            async for chunk in await self._client.chat.completions.create(
+                                **kwargs, **_STREAMED, timeout=timeout
+                            ):
+                                stream.add(chunk)
+                            response = stream.completion()
                     except BaseException as error:
                         fault = self._failed(recorder, started, error)
                         if fault is error:

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Unpack
 
+from summarizer import live
 from summarizer.article import Article
 from summarizer.cache import ResultCache
 from summarizer.checks import checking
@@ -39,7 +40,8 @@ def run(job: Job, llm: LLM) -> SummaryResult:
     while True:
         if len(asks) == 1:
             replies = [_send(llm, asks[0])]
-        else:
+        else:  # the parts' threads see no watcher: several answers do not stream to one view
+            live.stage(f"asking for {len(asks)} parts at once")
             with ThreadPoolExecutor(max_workers=job.settings.chunk_concurrency) as pool:
                 replies = list(pool.map(lambda ask: _send(llm, ask), asks))
         try:
@@ -55,13 +57,15 @@ async def arun(job: Job, llm: AsyncLLM) -> SummaryResult:
     gate = asyncio.Semaphore(job.settings.chunk_concurrency)
 
     async def one(ask: Ask) -> Reply:
-        async with gate:
-            return await _asend(llm, ask)
+        with live.watching(None):  # as in run: several answers do not stream to one view
+            async with gate:
+                return await _asend(llm, ask)
 
     while True:
         if len(asks) == 1:
             replies = [await _asend(llm, asks[0])]
         else:
+            live.stage(f"asking for {len(asks)} parts at once")
             try:
                 async with asyncio.TaskGroup() as group:  # one failure cancels the others
                     tasks = [group.create_task(one(ask)) for ask in asks]
@@ -139,11 +143,23 @@ def _local_server(settings: Settings) -> tuple[Any, dict[str, Any]]:
             f"{error}; or use another endpoint: --base-url URL, or OPENAI_API_KEY"
         ) from None
     log.info("starting the local model %s (%s)", alias, gguf)
+    live.stage(f"starting the local model {alias}")
     update: dict[str, Any] = {"model": alias}
     for name, floor in _LOCAL_TIMEOUTS.items():
         if name not in settings.model_fields_set:
             update[name] = max(getattr(settings, name), floor)
     return local.LocalServer(gguf, alias, startup_timeout=settings.startup_timeout), update
+
+
+def _show_sentences(job: Job) -> None:
+    """A watcher of a cited answer sees the sentences its ids name."""
+    watcher = live.current()
+    if watcher is not None and job.prompt.answer == "cited":
+        passages = job.passages
+        watcher.numbered(
+            {s.id: s.text for s in passages.sentences},
+            {q.id: q.text for q in passages.quotations},
+        )
 
 
 def resolve_settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
@@ -178,15 +194,17 @@ def summarize(
     """
     resolved = resolve_settings(settings, dict(options))
     job = Job.prepare(text, resolved, title)
+    _show_sentences(job)
     with ResultCache.for_settings(resolved) as cache:
         cached = cache.get(job.key)
         if cached is not None:
+            live.stage("found in the result cache")
             return cached
         from summarizer.llm import LLM  # only now: a cache hit does not import openai
 
-        with endpoint(resolved) as live:
-            job.settings = live
-            result = run(job, LLM(live))
+        with endpoint(resolved) as ready:
+            job.settings = ready
+            result = run(job, LLM(ready))
         cache.put(job.key, result)
     return result
 
@@ -201,15 +219,17 @@ async def asummarize(
     """The asyncio twin of :func:`summarize`, with the same arguments."""
     resolved = resolve_settings(settings, dict(options))
     job = await asyncio.to_thread(Job.prepare, text, resolved, title)
+    _show_sentences(job)
     with ResultCache.for_settings(resolved) as cache:
         cached = cache.get(job.key)
         if cached is not None:
+            live.stage("found in the result cache")
             return cached
         from summarizer.llm import AsyncLLM
 
-        async with aendpoint(resolved) as live:
-            job.settings = live
-            llm = AsyncLLM(live)
+        async with aendpoint(resolved) as ready:
+            job.settings = ready
+            llm = AsyncLLM(ready)
             try:
                 result = await arun(job, llm)
             finally:

@@ -34,6 +34,7 @@ __all__ = [
     "completion",
     "empty_choices_reply",
     "refusal_reply",
+    "streamed_reply",
     "text_reply",
     "tool_call_reply",
 ]
@@ -116,6 +117,60 @@ def tool_call_reply(
         completion_tokens=completion_tokens,
         model=model,
     )
+
+
+def streamed_reply(
+    arguments: dict[str, Any],
+    *,
+    name: str = "ArticleSummary",
+    size: int = 16,
+    usage: bool = True,
+    repeat_name: bool = False,
+    finish_reason: str = "tool_calls",
+) -> Reply:
+    """A tool call sent as server-sent events, ``size`` characters of arguments a chunk.
+
+    ``usage=False`` sends no usage chunk (llama-cpp-python sends none, whatever
+    ``stream_options`` asks); ``repeat_name=True`` repeats the tool's name and id in
+    every chunk, as llama-cpp-python does, where OpenAI sends them once.
+    """
+    args = json.dumps(arguments)
+    pieces = [args[i : i + size] for i in range(0, len(args), size)]
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "fake-model",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+
+    events = [chunk({"role": "assistant", "content": None})]
+    for number, piece in enumerate(pieces):
+        call: dict[str, Any] = {"index": 0, "function": {"arguments": piece}}
+        if number == 0 or repeat_name:
+            call.update(id="call_fake", type="function")
+            call["function"]["name"] = name
+        events.append(chunk({"tool_calls": [call]}))
+    events.append(chunk({}, finish_reason))
+    if usage:
+        events.append(
+            {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": "fake-model",
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": 100,
+                    "completion_tokens": len(pieces),
+                    "total_tokens": 100 + len(pieces),
+                },
+            }
+        )
+    raw = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+    return Reply(raw=raw.encode(), content_type="text/event-stream")
 
 
 def refusal_reply(refusal: str, **usage: int) -> Reply:
