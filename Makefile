@@ -21,14 +21,11 @@ lint: install
 test: lint
 	$(BIN)/python -m pytest
 
-# A summary of the sample article on the embedded local model, from nothing:
-# installs llama.cpp's server (compiles, ~4 min on 2 cores), fetches the model once.
+# A summary of the sample article on the embedded local model, from nothing: a line per
+# step with its time (pip compiles llama.cpp, ~5 min on 2 cores, and fetches the model
+# once), then the summary, then the path of its review page (scripts/demo.sh).
 demo:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[local]'
-	$(BIN)/summarizer models fetch --size 1.5b
-	$(BIN)/summarizer summarize examples/kabul-rocket-attack.txt --format text
+	PYTHON=$(PYTHON) VENV=$(VENV) scripts/demo.sh
 
 # Every benchmark figure beside its aim (benchmarks/README.md); about a minute.
 # BENCH_ARGS=--local adds the embedded local model (minutes; needs the local extra).
