@@ -274,3 +274,50 @@ def test_sample_article_with_summarize2(
         assert fact.sentence_ids is not None and len(fact.evidence) == 1
         assert support(fact.statement, fact.evidence).ok
     assert meta.calls == 1
+
+
+class _Watcher:
+    """Writes down the stages and how many partial answers it was shown."""
+
+    def __init__(self) -> None:
+        self.stages: list[str] = []
+        self.partials = 0
+        self.tokens = 0
+        self.last: dict[str, Any] = {}
+
+    def stage(self, text: str) -> None:
+        self.stages.append(text)
+
+    def numbered(self, sentences: Any, quotes: Any) -> None:
+        pass
+
+    def partial(self, answer: Any, tokens: int) -> None:
+        self.partials += 1
+        self.last, self.tokens = dict(answer), tokens
+
+
+@pytest.mark.cassette("kabul-summarize2-stream-1.5b")
+def test_sample_article_streamed_as_the_live_view_asks(
+    cassette: Any, recorded_endpoint: dict[str, Any], sample_text: str
+) -> None:
+    """The same request, answered in one piece and then streamed (as a terminal's live
+    view asks), one after the other on one real server: llama-cpp-python repeats the
+    tool name in every chunk and sends no usage, and the checked summary is the same."""
+    from summarizer.live import watching
+
+    options = {**recorded_endpoint, "cache": False}  # a streamed answer is cached as any other
+    whole = summarize(sample_text, prompt="summarize@2", **options)
+    watcher = _Watcher()
+    with watching(watcher):
+        streamed = summarize(sample_text, prompt="summarize@2", **options)
+    assert_grounded(streamed, sample_text)
+    plain, sent = (json.loads(request.body) for request in cassette.requests)
+    assert "stream" not in plain and sent["stream"] is True
+    assert watcher.stages[0] == f"asking {recorded_endpoint['model']}"
+    assert watcher.partials > 100  # one a token
+    assert watcher.last["headline"] == streamed.summary.headline
+    if RECORDING:
+        return
+    assert streamed.summary.model_dump() == whole.summary.model_dump()
+    assert streamed.meta.usage.prompt_tokens is None  # this server sends none in a stream
+    assert whole.meta.usage.completion_tokens == watcher.tokens  # a chunk is a token
