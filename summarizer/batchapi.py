@@ -327,11 +327,11 @@ class BatchRun:
         self.waiting: dict[str, _Waiting] = {}
         self.errors: dict[str, dict[str, Any]] = {}
         """The last failed line of each custom_id, to answer its request with."""
-        self.articles: dict[str, _Article] = {}
         self.exported = 0
         self.exported_articles = 0
-        self.written: list[BatchResult] = []
-        """What the last :meth:`run` wrote to ``out``."""
+        self.failed: list[BatchResult] = []
+        """The articles the last :meth:`run` wrote to ``out`` as failed (the others are
+        not kept: 10,000 results would be held for nothing)."""
         self._changes = 0
 
     # -- the Batch API client, made when first needed
@@ -388,12 +388,12 @@ class BatchRun:
     # -- the run
 
     async def run(self, items: list[BatchItem]) -> list[BatchResult]:
-        """Every article of ``items`` not yet in ``out``; returns what this run wrote."""
+        """Every article of ``items`` not yet in ``out``; returns those that failed."""
         settings = self.settings
         prompt = load_prompt(
             settings.prompt, settings.prompt_version, prompts_dir=settings.prompts_dir
         )
-        written: list[BatchResult] = []
+        failed: list[BatchResult] = []
         with contextlib.ExitStack() as stack:
             writer = None
             if self.out is not None:
@@ -410,7 +410,7 @@ class BatchRun:
                 if not outcome.ok:  # a rerun tries it afresh
                     for cid in [c for c in self.state.failures if c.startswith(f"{outcome.id}#")]:
                         del self.state.failures[cid]
-                written.append(outcome)
+                    failed.append(outcome)
                 if self.on_progress is not None:
                     self.on_progress(self.tally)
 
@@ -421,12 +421,10 @@ class BatchRun:
             for submission in self.state.open_submissions():  # never submitted twice
                 await self._finish(submission, attached=True)
             jobs = await asyncio.to_thread(self._prepare, todo, prompt, emit, cache)
-            for article in jobs:
-                self.articles[article.item.id] = article
             await self._drive(jobs, emit, cache)
             self.state.save()
-        self.written = written
-        return written
+        self.failed = failed
+        return failed
 
     def _prepare(
         self,
@@ -465,13 +463,12 @@ class BatchRun:
         live = None
         if self.reask == "live":
             live = AsyncLLM(self.settings)  # its client sends what no engine answers
-        llms = []
         tasks: dict[asyncio.Task[SummaryResult], _Article] = {}
         for article in jobs:
             client = DeferredClient(self._answerer(article), live=live.client if live else None)
             llm = AsyncLLM(article.job.settings, client=client, clock=_still, sleep=_no_wait)
-            llms.append(llm)
             tasks[asyncio.create_task(arun(article.job, llm))] = article
+        jobs.clear()  # each article is now held by its task alone, and freed when written
         try:
             while tasks:
                 await self._settle(tasks)

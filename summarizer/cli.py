@@ -702,10 +702,9 @@ def _batch_offline(
                 err=True,
             )
             raise
-    for outcome in run.written:
-        if outcome.error is not None:
-            why = str(outcome.error).removeprefix(f"{outcome.source}: ")
-            log.warning("failed: %s: %s", outcome.source, why)
+    for outcome in run.failed:
+        why = str(outcome.error).removeprefix(f"{outcome.source}: ")
+        log.warning("failed: %s: %s", outcome.source, why)
     if export is not None and run.exported:
         again = " ".join([*paths, "--import", "results.jsonl", "--out", str(out or "r.jsonl")])
         typer.echo(
