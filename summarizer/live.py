@@ -114,8 +114,12 @@ class LiveView:
 
     def done(self, text: str) -> None:
         """The last line, under the finished stages: what came of the run, and its time."""
+        from rich.markup import escape
+
         took = self._clock() - self._started
-        self.console.print(f"[bold]{text}[/] [dim]({took:.1f} s in all)[/]", highlight=False)
+        self.console.print(
+            f"[bold]{escape(text)}[/] [dim]({took:.1f} s in all)[/]", highlight=False
+        )
 
     # --- Watcher --------------------------------------------------------------------------
 
@@ -125,6 +129,7 @@ class LiveView:
         self._first_token = None
         self._tokens = 0
         self._answer = {}
+        self.tokens_per_s = None
 
     def numbered(self, sentences: Mapping[int, str], quotes: Mapping[int, str]) -> None:
         self._sentences, self._quotes = sentences, quotes
@@ -141,6 +146,8 @@ class LiveView:
     # --- drawing --------------------------------------------------------------------------
 
     def _finish_stage(self, *, failed: bool = False) -> None:
+        from rich.markup import escape
+
         if self._stage is None:
             return
         text, began = self._stage
@@ -149,7 +156,7 @@ class LiveView:
         if self._tokens and self.tokens_per_s is not None:
             speed = f", {self._tokens:,} tokens at {self.tokens_per_s:.1f}/s"
         mark = "[red]✗[/]" if failed else "[green]✓[/]"
-        self.console.print(f"{mark} {text} [dim]({took:.1f} s{speed})[/]", highlight=False)
+        self.console.print(f"{mark} {escape(text)} [dim]({took:.1f} s{speed})[/]", highlight=False)
         self._stage = None
 
     def _render(self) -> RenderableType:

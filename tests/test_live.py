@@ -151,3 +151,14 @@ def test_the_command_line_shows_progress_only_on_a_terminal(
     assert data["summary"]["key_facts"][0]["statement"] == "Eight civilians died."
     if streams:
         assert "asking m" in done.stderr and "checked: 1 key fact(s)" in done.stderr
+
+
+def test_stage_text_is_printed_as_written_not_as_markup() -> None:
+    """A re-ask's reason quotes the answer: "key_facts[0]", "[bold]" are text here."""
+    out = io.StringIO()
+    view = LiveView(file=out)
+    view.stage("re-asking (2 of 3): key_facts[0] [bold]x[/bold]")
+    view.stage("asking m")
+    view.done("checked: [1] fact")
+    assert "key_facts[0] [bold]x[/bold]" in out.getvalue()
+    assert "checked: [1] fact" in out.getvalue()
