@@ -11,7 +11,7 @@ Not a test. Two figures:
    gpt-4o-mini prices, from the token counts recorded in
    cassettes/kabul-summarize2-1.5b.yaml (a real answer to the sample article):
 
-    python benchmarks/bench_batchapi.py [--articles 1000] [--json]
+    python benchmarks/bench_batchapi.py [--articles 1000] [--sample-sized] [--wave N] [--json]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for tests.fake_batch_api
 
 from summarizer.batch import BatchItem, BatchTally  # noqa: E402
-from summarizer.batchapi import BatchRun  # noqa: E402
+from summarizer.batchapi import WAVE, BatchRun  # noqa: E402
 from summarizer.llm import BatchAPI  # noqa: E402
 from summarizer.settings import load_settings  # noqa: E402
 from tests.fake_batch_api import FakeBatchAPI  # noqa: E402
@@ -47,8 +47,10 @@ async def _no_sleep(seconds: float) -> None:
     pass
 
 
-def through_the_fake(articles: int, folder: Path) -> dict[str, Any]:
-    items = [BatchItem(id=f"a{n:05}", text=f"Dispatch {n}.\n\n{ARTICLE}") for n in range(articles)]
+def through_the_fake(
+    articles: int, folder: Path, *, wave: int = WAVE, text: str = ARTICLE
+) -> dict[str, Any]:
+    items = [BatchItem(id=f"a{n:05}", text=f"Dispatch {n}.\n\n{text}") for n in range(articles)]
     with FakeBatchAPI(lambda body: tool_call_reply(GOOD)) as fake:
         settings = load_settings(
             base_url=fake.base_url,
@@ -68,6 +70,7 @@ def through_the_fake(articles: int, folder: Path) -> dict[str, Any]:
                 api=api,
                 sleep=_no_sleep,
                 poll=(0.0, 0.0),
+                wave=wave,
                 tally=tally,
             )
             try:
@@ -126,9 +129,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--articles", type=int, default=1000)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--wave", type=int, default=WAVE, help="articles held at once")
+    parser.add_argument(
+        "--sample-sized", action="store_true", help="each article the sample's text (5 kB)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        figures = {"fake": through_the_fake(args.articles, Path(folder)), "cost": costs()}
+        text = ARTICLE
+        if args.sample_sized:
+            sample = ROOT / "examples" / "kabul-rocket-attack.txt"
+            text = sample.read_text("utf-8") + "\n\n" + ARTICLE  # the answer's words kept
+        fake = through_the_fake(args.articles, Path(folder), wave=args.wave, text=text)
+        figures = {"fake": fake, "cost": costs()}
     if args.json:
         print(json.dumps(figures, indent=2))
         return

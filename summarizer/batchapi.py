@@ -35,6 +35,12 @@ Offline engines (vLLM's run_batch, Azure OpenAI batch) take the same files:
 ``export`` writes the waiting round's requests instead of submitting them, and
 ``imports`` adds an engine's output lines to the answers before the flows replay.
 
+A run of more than ``WAVE`` articles goes in waves, so that memory is bounded by
+the wave and not by the folder: each wave's flows run until they wait, their
+requests are submitted (one batch a wave), and the wave is let go; when every
+batch of the pass is collected, the next pass replays the flows from the stored
+answers and submits what they still ask (re-asks, lines to try again).
+
 No key is written anywhere: a request body holds the model, messages, tools and
 settings; the state holds ids and counts.
 """
@@ -91,6 +97,13 @@ MAX_REQUESTS = 50_000
 MAX_FILE_BYTES = 190_000_000
 """Bytes in one batch file: under OpenAI's 200 MB."""
 TERMINAL = ("completed", "failed", "expired", "cancelled")
+WAVE = 2_000
+"""Articles whose flows are held at once on the Batch API route (about 300 kB each).
+
+A larger run goes in waves: each wave's flows run until they wait, their requests
+are submitted, and the wave is let go; once every batch of the pass is collected,
+the flows are replayed from the stored answers (milliseconds an article) and the
+next pass submits their re-asks. Memory is bounded by the wave, not the folder."""
 SETTLE_STEPS = 20
 """Event-loop turns with no change before the waiting requests are taken as a round.
 
@@ -303,6 +316,7 @@ class BatchRun:
         on_progress: Callable[[BatchTally], None] | None = None,
         on_batch: Callable[[Submission], None] | None = None,
         max_requests: int = MAX_REQUESTS,
+        wave: int = WAVE,
     ) -> None:
         if via == "import" and reask == "live" and export is not None:
             raise ConfigError("--reask live and --export: choose one for the re-asks")
@@ -320,6 +334,10 @@ class BatchRun:
         self.on_progress = on_progress
         self.on_batch = on_batch
         self.max_requests = max_requests
+        self.wave = wave
+        self._pass_round: int | None = None
+        """Set while a run goes in waves (see WAVE): the round its submissions are."""
+        self._told: set[str] = set()
         self.state = BatchState(state_path(out) if out is not None else None)
         if via == "batch-api":
             self.state.base_url = _keyless(settings.base_url)
@@ -358,6 +376,9 @@ class BatchRun:
                 article.batch_usage = article.batch_usage + _line_usage(stored)
                 return stored
             failed = self.state.failures.get(cid, 0)
+            if self._pass_round is not None and cid in self.errors and cid not in self._told:
+                self._told.add(cid)  # a replayed flow learns, once a pass, how its line failed
+                return self.errors[cid]
             if failed > self.settings.transport_retries:
                 raise GaveUp(
                     f"failed in {failed} batch round(s); last: {_line_error(self.errors.get(cid))}"
@@ -403,7 +424,10 @@ class BatchRun:
             self.tally.total, self.tally.skipped = len(items), len(items) - len(todo)
             cache = stack.enter_context(ResultCache.for_settings(settings))
 
+            written: set[str] = set()
+
             def emit(outcome: BatchResult) -> None:
+                written.add(outcome.id)
                 self.tally.add(outcome)
                 if writer is not None:
                     writer.write(outcome)
@@ -420,8 +444,23 @@ class BatchRun:
                 self._import(path)
             for submission in self.state.open_submissions():  # never submitted twice
                 await self._finish(submission, attached=True)
-            jobs = await asyncio.to_thread(self._prepare, todo, prompt, emit, cache)
-            await self._drive(jobs, emit, cache)
+            waves = self.via == "batch-api" and self.export is None and len(todo) > self.wave
+            while waves and todo:
+                self._pass_round = self.state.rounds + 1  # every wave of a pass: one round
+                self._told = set()
+                for start in range(0, len(todo), self.wave):
+                    wave = todo[start : start + self.wave]
+                    jobs = await asyncio.to_thread(self._prepare, wave, prompt, emit, cache)
+                    await self._drive(jobs, emit, cache, hold=False)
+                opened = self.state.open_submissions()
+                await asyncio.gather(*(self._finish(s) for s in opened))
+                self._count_unanswered(opened)
+                todo = [item for item in todo if item.id not in written]
+                if not opened and todo:  # nothing was asked and nothing ended: cannot be
+                    raise SummarizerError(f"{len(todo)} article(s) neither ended nor asked")
+            if not waves:
+                jobs = await asyncio.to_thread(self._prepare, todo, prompt, emit, cache)
+                await self._drive(jobs, emit, cache)
             self.state.save()
         self.failed = failed
         return failed
@@ -457,7 +496,11 @@ class BatchRun:
         jobs: list[_Article],
         emit: Callable[[BatchResult], None],
         cache: ResultCache,
+        *,
+        hold: bool = True,
     ) -> None:
+        """Run the flows to their ends, round after round; or, with ``hold=False`` (a
+        wave), until they all wait: then submit what waits and let the flows go."""
         from summarizer.llm import AsyncLLM, DeferredClient
 
         live = None
@@ -485,6 +528,9 @@ class BatchRun:
                     continue
                 if self.export is not None:
                     self._export_round()
+                    break
+                if not hold:
+                    await self._submit_waiting()
                     break
                 await self._round()
         finally:
@@ -555,7 +601,13 @@ class BatchRun:
 
     async def _round(self) -> None:
         """Submit what waits, wait for it, and answer each request from what came back."""
-        number = self.state.rounds + 1
+        submissions = self._write_round()
+        await asyncio.gather(*(self._finish(s) for s in submissions))
+        self._answer_waiting()
+
+    def _write_round(self) -> list[Submission]:
+        """The request files of what waits, each a submission in the state, not yet sent."""
+        number = self._pass_round or self.state.rounds + 1
         cids = sorted(self.waiting)
         submissions = []
         for ids, data in self._files(cids):
@@ -567,8 +619,28 @@ class BatchRun:
             self.state.save()  # before anything is sent
             submissions.append(submission)
         log.info("batch round %d: %d request(s) in %d file(s)", number, len(cids), len(submissions))
-        await asyncio.gather(*(self._finish(s) for s in submissions))
-        self._answer_waiting()
+        return submissions
+
+    async def _submit_waiting(self) -> None:
+        """A wave's round: what waits and was not sent yet is submitted, not waited for."""
+        sent = {cid for s in self.state.open_submissions() for cid in s.requests}
+        fresh = {cid: w for cid, w in self.waiting.items() if cid not in sent}
+        self.waiting, keep = fresh, self.waiting
+        try:
+            submissions = self._write_round()
+            await asyncio.gather(*(self._finish(s, start_only=True) for s in submissions))
+        finally:
+            self.waiting = {}
+            del keep
+
+    def _count_unanswered(self, submissions: list[Submission]) -> None:  # waves only
+        """After a pass: a request its batch did not answer is one failure more (as
+        :meth:`_answer_waiting` counts it for a held flow); a replay sends it again."""
+        for submission in submissions:
+            for cid in submission.requests:
+                if self.store.get(cid) is None:
+                    self.state.failures[cid] = self.state.failures.get(cid, 0) + 1
+        self.state.save()
 
     def _answer_waiting(self) -> None:
         """Every waiting request gets its line: the answer, or the failed line (retried)."""
@@ -583,8 +655,11 @@ class BatchRun:
                     future.set_result(line)
         self.state.save()
 
-    async def _finish(self, submission: Submission, *, attached: bool = False) -> None:
-        """Upload, create, poll and collect one submission, from wherever it stopped."""
+    async def _finish(
+        self, submission: Submission, *, attached: bool = False, start_only: bool = False
+    ) -> None:
+        """Upload, create, poll and collect one submission, from wherever it stopped
+        (``start_only``: until the batch is created)."""
         api = self.api()
         if submission.batch_id is None:
             if submission.input_file_id is None:
@@ -602,6 +677,8 @@ class BatchRun:
             )
             submission.batch_id = batch["id"]
             self._update(submission, batch)
+        if start_only:
+            return
         if attached and submission.status in ("cancelling", "cancelled"):
             submission.cancel_seen = True
         delay = self.poll[0]

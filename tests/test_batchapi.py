@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from summarizer import summarize
 from summarizer.batch import BatchItem
-from summarizer.batchapi import BatchCancelledError, BatchRun, custom_id, state_path
+from summarizer.batchapi import WAVE, BatchCancelledError, BatchRun, custom_id, state_path
 from summarizer.cli import app
 from summarizer.llm import BatchAPI
 from summarizer.settings import Settings, load_settings
@@ -89,6 +89,7 @@ def run(
     *,
     sleep: Callable[[float], Any] = no_sleep,
     statuses: list[str] | None = None,
+    wave: int = WAVE,
     **more: Any,
 ) -> BatchRun:
     settings = settings_for(fake.base_url, **more)
@@ -103,6 +104,7 @@ def run(
             sleep=sleep,
             poll=(0.0, 0.0),
             on_batch=(lambda s: statuses.append(str(s.status))) if statuses is not None else None,
+            wave=wave,
         )
         try:
             await batch.run(articles)
@@ -306,7 +308,11 @@ class Killed(BaseException):
     """What a kill is to the code under test: nothing after it runs."""
 
 
-def test_killed_while_polling_then_rerun_attaches_and_writes_no_key(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("wave", "sent"), [(WAVE, 1), (2, 3)])
+def test_killed_while_polling_then_rerun_attaches_and_writes_no_key(
+    tmp_path: Path, wave: int, sent: int
+) -> None:
+    """``sent``: batches made before the first poll (in waves of 2: one a wave)."""
     out = tmp_path / "r.jsonl"
 
     async def killed(seconds: float) -> None:
@@ -314,20 +320,22 @@ def test_killed_while_polling_then_rerun_attaches_and_writes_no_key(tmp_path: Pa
 
     with FakeBatchAPI(good) as fake:
         with pytest.raises(Killed):
-            run(fake, out, items(5), sleep=killed)
+            run(fake, out, items(5), sleep=killed, wave=wave)
         assert not out.read_text()  # nothing written yet
         state = json.loads(state_path(out).read_text())
-        assert state["submissions"][0]["batch_id"] == "batch_1"
+        assert [s["batch_id"] for s in state["submissions"]] == [
+            f"batch_{n}" for n in range(1, sent + 1)
+        ]
 
         shown = runner.invoke(app, ["batch", "status", str(out)], catch_exceptions=False)
         assert shown.exit_code == 0, shown.output
-        assert "batch_1" in shown.stdout and "0/5 done" in shown.stdout
+        assert "batch_1" in shown.stdout and f"0/{5 if sent == 1 else 2} done" in shown.stdout
 
-        run(fake, out, items(5))
-        assert len(fake.batches) == 1 and fake.calls("POST", "/v1/files") == 1
+        run(fake, out, items(5), wave=wave)
+        assert len(fake.batches) == sent and fake.calls("POST", "/v1/files") == sent
         assert sorted(Counter(fake.answered).values()) == [1] * 5
-        run(fake, out, items(5))  # all done: nothing sent
-        assert len(fake.batches) == 1
+        run(fake, out, items(5), wave=wave)  # all done: nothing sent
+        assert len(fake.batches) == sent
     assert sorted(by_id(out)) == [f"a{n}" for n in range(5)]
     files = list(tmp_path.iterdir())
     assert {f.name for f in files} >= {
@@ -571,3 +579,78 @@ def test_import_with_reask_live_sends_only_the_re_ask_live(
     assert meta["cost_usd"] == pytest.approx(
         (100 * 0.075 + 50 * 0.30 + 100 * 0.15 + 50 * 0.60) / 1e6
     )
+
+
+# --- a folder larger than a wave --------------------------------------------------------------
+
+
+def test_a_run_larger_than_a_wave_holds_one_wave_of_flows_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """5 articles in waves of 2: each wave's requests are submitted and the wave let go;
+    the next pass replays the flows from the stored answers and asks what is left."""
+    import summarizer.batchapi as batchapi
+
+    alive, most = 0, 0
+    live_arun = batchapi.arun
+
+    async def counted(job: Any, llm: Any) -> Any:
+        nonlocal alive, most
+        alive += 1
+        most = max(most, alive)
+        try:
+            return await live_arun(job, llm)
+        finally:
+            alive -= 1
+
+    monkeypatch.setattr(batchapi, "arun", counted)
+    asked: Counter[int] = Counter()
+
+    def answer(body: dict[str, Any]) -> Reply:
+        n = number(body)
+        asked[n] += 1
+        if n == 1 and asked[n] == 1:
+            return tool_call_reply(INVENTED)  # re-asked in the next pass
+        if n == 2 and asked[n] == 1:
+            return Reply(500, {"error": {"message": "server had an error"}})  # sent again
+        if n == 3:
+            return Reply(400, {"error": {"message": "bad request: no such tool"}})
+        return good(body)
+
+    out = tmp_path / "r.jsonl"
+    settings = settings_for("http://unused")
+    with FakeBatchAPI(answer) as fake:
+        settings = settings_for(fake.base_url)
+
+        async def go() -> None:
+            api = BatchAPI(settings, sleep=no_sleep)
+            batch = BatchRun(
+                settings,
+                out=out,
+                via="batch-api",
+                api=api,
+                sleep=no_sleep,
+                poll=(0.0, 0.0),
+                wave=2,
+            )
+            try:
+                await batch.run(items(5))
+            finally:
+                await api.close()
+
+        asyncio.run(go())
+        batches = len(fake.batches)
+    assert most <= 2  # never more than a wave of flows at once
+    # A batch a wave: pass 1 asks a0-a4 in three; pass 2 replays them (a0 and a4 end, a3's
+    # 400 ends it) and sends a1's re-ask and a2's retry, each with its wave.
+    assert batches == 5
+    written = by_id(out)
+    assert sorted(written) == ["a0", "a1", "a2", "a3", "a4"]
+    assert len(lines(out)) == 5  # each article exactly once
+    assert all(written[a]["ok"] for a in ("a0", "a1", "a2", "a4"))
+    assert "HTTP 400" in written["a3"]["error"]["message"] and asked[3] == 1
+    a1 = written["a1"]["result"]["meta"]
+    assert [a["kind"] for a in a1["attempts"]] == ["grounding", "ok"]
+    assert a1["usage"]["total_tokens"] == 300  # both passes counted
+    state = json.loads(state_path(out).read_text())
+    assert sorted({s["round"] for s in state["submissions"]}) == [1, 2]
