@@ -985,17 +985,39 @@ def report(
         Path, typer.Argument(help="The JSONL file written by summarizer batch --out.")
     ],
     output: HtmlOutputOpt = None,
+    pages: Annotated[
+        Path | None,
+        typer.Option(
+            "--pages",
+            help="Write a page per article and index.html into this folder, not one page "
+            "(for a batch too large for one).",
+        ),
+    ] = None,
 ) -> None:
     """Write one review page for a whole batch: an index of articles with ok, failed and
     warning counts, then each article's review. Articles are read again from their
     source files (URLs are not fetched) and re-checked as view does."""
 
     def run() -> None:
-        from summarizer.review import read_results, report_page
+        from summarizer.review import read_results, report_page, report_pages
         from summarizer.settings import load_settings
 
+        if pages is not None and output is not None:
+            raise ConfigError("--output writes one page, --pages a folder of them: choose one")
         entries = read_results(results, load_settings())
-        _emit(report_page(entries, title=f"Batch report: {results.name}"), output)
+        title = f"Batch report: {results.name}"
+        if pages is not None:
+            try:
+                pages.mkdir(parents=True, exist_ok=True)
+                for name, page in report_pages(entries, title=title).items():
+                    write_atomic(pages / name, page)
+            except OSError as exc:
+                raise ConfigError(f"cannot write {pages}: {exc.strerror or exc}") from None
+            typer.echo(
+                f"summarizer: {len(entries)} page(s) and index.html written to {pages}", err=True
+            )
+            return
+        _emit(report_page(entries, title=title), output)
         if output is not None:
             failed = sum(1 for e in entries if e.result is None)
             typer.echo(

@@ -30,7 +30,7 @@ from summarizer.schema import Span, SummaryResult
 if TYPE_CHECKING:
     from summarizer.settings import Settings
 
-__all__ = ["ReportEntry", "read_results", "recheck", "report_page", "review_page"]
+__all__ = ["ReportEntry", "read_results", "recheck", "report_page", "report_pages", "review_page"]
 
 COLOURS = 8
 """Fact colours before they repeat (CSS classes c1..c8)."""
@@ -381,36 +381,36 @@ def review_page(result: SummaryResult, article: str | None, notes: Sequence[str]
     return _document(title, _section(result, article, "", notes))
 
 
-def report_page(entries: Sequence[ReportEntry], title: str = "Batch report") -> str:
-    """One page for a batch: an index with ok, failed and warning counts, then a section
-    per article (its review, or its error)."""
+def _entry_section(entry: ReportEntry, prefix: str) -> str:
+    if entry.result is None:
+        return (
+            f'<section class="review" id="{prefix}review"><header><h1>{_e(entry.id)}</h1>'
+            f'<p class="sub">{_e(entry.source)}</p></header>'
+            f'<p class="failed">Failed: {_e(entry.error or "no result")}</p></section>'
+        )
+    return _section(entry.result, entry.article, prefix, entry.notes)
+
+
+def _index(entries: Sequence[ReportEntry], title: str, links: Sequence[str]) -> str:
+    """The table of a batch: one row per article, linking to ``links[i]``."""
     ok = sum(1 for e in entries if e.result is not None)
     warned = sum(1 for e in entries if e.result is not None and e.result.meta.warnings)
     rows = []
-    sections = []
-    for number, entry in enumerate(entries, start=1):
-        prefix = f"a{number}-"
-        anchor = f"{prefix}review"
+    for entry, link in zip(entries, links, strict=True):
+        name = f'<a href="{_e(link)}">{_e(entry.id)}</a>'
         if entry.result is None:
             rows.append(
-                f'<tr class="failed"><td><a href="#{anchor}">{_e(entry.id)}</a></td>'
+                f'<tr class="failed"><td>{name}</td>'
                 f"<td>failed</td><td colspan=4>{_e(entry.error or 'no result')}</td></tr>"
             )
-            sections.append(
-                f'<section class="review" id="{anchor}"><header><h1>{_e(entry.id)}</h1>'
-                f'<p class="sub">{_e(entry.source)}</p></header>'
-                f'<p class="failed">Failed: {_e(entry.error or "no result")}</p></section>'
-            )
             continue
-        meta = entry.result.meta
+        summary, meta = entry.result.summary, entry.result.meta
         rows.append(
-            f'<tr><td><a href="#{anchor}">{_e(entry.id)}</a></td><td>ok</td>'
-            f"<td>{len(entry.result.summary.key_facts)}</td>"
-            f"<td>{len(entry.result.summary.source_quotes)}</td>"
-            f"<td>{len(meta.warnings)}</td><td>{_e(entry.result.summary.headline)}</td></tr>"
+            f"<tr><td>{name}</td><td>ok</td><td>{len(summary.key_facts)}</td>"
+            f"<td>{len(summary.source_quotes)}</td><td>{len(meta.warnings)}</td>"
+            f"<td>{_e(summary.headline)}</td></tr>"
         )
-        sections.append(_section(entry.result, entry.article, prefix, entry.notes))
-    index = (
+    return (
         f'<section class="review" id="index"><header><h1>{_e(title)}</h1>'
         f'<p class="sub">{len(entries)} article(s): {ok} ok, {len(entries) - ok} failed, '
         f"{warned} with warnings</p></header>"
@@ -418,7 +418,34 @@ def report_page(entries: Sequence[ReportEntry], title: str = "Batch report") -> 
         "<th>quotes</th><th>warnings</th><th>headline or error</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></section>"
     )
+
+
+def report_page(entries: Sequence[ReportEntry], title: str = "Batch report") -> str:
+    """One page for a batch: an index with ok, failed and warning counts, then a section
+    per article (its review, or its error)."""
+    prefixes = [f"a{number}-" for number in range(1, len(entries) + 1)]
+    index = _index(entries, title, [f"#{p}review" for p in prefixes])
+    sections = [_entry_section(e, p) for e, p in zip(entries, prefixes, strict=True)]
     return _document(title, index + "".join(sections))
+
+
+def report_pages(entries: Sequence[ReportEntry], title: str = "Batch report") -> dict[str, str]:
+    """A page per article and ``index.html`` linking to them, by file name: for a batch
+    too large for one page (each page holds its article's text)."""
+    names = [f"{number:05}-{_slug(e.id)}.html" for number, e in enumerate(entries, start=1)]
+    back = '<p class="sub"><a href="index.html">&larr; the batch</a></p>'
+    pages = {
+        name: _document(f"Review: {entry.id}", back + _entry_section(entry, ""))
+        for name, entry in zip(names, entries, strict=True)
+    }
+    pages["index.html"] = _document(title, _index(entries, title, names))
+    return pages
+
+
+def _slug(text: str) -> str:
+    """A file name's worth of an article id: letters, digits and dashes."""
+    name = Path(text).stem if "/" in text or "." in text else text
+    return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")[:60] or "article"
 
 
 def recheck(result: SummaryResult, article: str) -> list[str]:

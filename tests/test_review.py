@@ -308,3 +308,30 @@ def test_report_reads_batch_output_and_finds_the_articles(
     assert any("could not read gone.txt" in e["text"] for e in page.find(cls="failed"))
     notes = " ".join(e["text"] for e in page.find("li", "not-checked"))
     assert ("not the article text the summary was made from" in notes) is changed
+
+
+def test_report_pages_writes_an_index_and_a_page_per_article(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    article = tmp_path / "hostile.txt"
+    article.write_text(HOSTILE, "utf-8")
+    fake_openai.queue(tool_call_reply(answer()))
+    out = tmp_path / "r.jsonl"
+    args = ["batch", str(article), "--out", str(out), "--base-url", fake_openai.base_url]
+    assert runner.invoke(app, [*args, "--model", "m", "--no-cache"]).exit_code == 0
+    with out.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"id": "../gone", "source": "gone.txt", "ok": False}) + "\n")
+    folder = tmp_path / "report"
+    done = runner.invoke(app, ["report", str(out), "--pages", str(folder)])
+    assert done.exit_code == 0, done.output
+    index = parse((folder / "index.html").read_text("utf-8"))
+    links = [e["attrs"]["href"] for e in index.find("a")]
+    assert len(links) == 2 and all("/" not in link for link in links)  # inside the folder
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*links, "index.html"])
+    first = parse((folder / links[0]).read_text("utf-8"))
+    (body,) = first.find("div", "text")
+    assert body["text"] == HOSTILE
+    assert any(
+        "failed" in e["text"].lower()
+        for e in parse((folder / links[1]).read_text()).find(cls="failed")
+    )
