@@ -571,7 +571,9 @@ class _Stream:
                 self._content.append(delta.content)
                 self._chunks += 1
             for call in delta.tool_calls or []:
-                held = self._calls.setdefault(call.index, {"id": None, "name": None, "args": []})
+                held = self._calls.setdefault(
+                    call.index or 0, {"id": None, "name": None, "args": []}
+                )
                 held["id"] = held["id"] or call.id
                 if call.function is not None:
                     held["name"] = held["name"] or call.function.name
@@ -608,10 +610,10 @@ class _Stream:
                 for index, held in sorted(self._calls.items())
             ]
         body: dict[str, Any] = {
-            "id": first.id,
+            "id": first.id or "streamed",
             "object": "chat.completion",
-            "created": first.created,
-            "model": first.model,
+            "created": first.created or 0,
+            "model": first.model or "",
             "choices": [{"index": 0, "message": message, "finish_reason": self._finish or "stop"}],
         }
         if self._usage is not None:
