@@ -194,3 +194,23 @@ def test_the_import_graph_has_no_cycle() -> None:
         if node not in state:
             visit(node)
     assert cycles == [], "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_readme_shows_every_command() -> None:
+    from summarizer.cli import app
+
+    readme = (ROOT / "README.md").read_text("utf-8")
+    names = [c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands]
+    names += [g.name or "" for g in app.registered_groups]
+    assert {"summarize", "view", "report", "batch"} <= set(names)
+    for name in names:
+        assert f"summarizer {name}" in readme, f"README.md never shows `summarizer {name}`"
+
+
+def test_the_demo_script_is_valid_bash() -> None:
+    import subprocess
+
+    script = ROOT / "scripts" / "demo.sh"
+    done = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "scripts/demo.sh" in (ROOT / "Makefile").read_text("utf-8")
