@@ -162,3 +162,34 @@ def test_stage_text_is_printed_as_written_not_as_markup() -> None:
     view.done("checked: [1] fact")
     assert "key_facts[0] [bold]x[/bold]" in out.getvalue()
     assert "checked: [1] fact" in out.getvalue()
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_a_long_articles_parts_are_asked_at_once_and_only_the_merge_streams(
+    fake_openai: FakeOpenAI, use_async: bool
+) -> None:
+    """Three answers streaming into one view at once would garble it: the parts are not
+    streamed (the stage says how many are asked), the one merge is."""
+    import asyncio
+
+    from tests.helpers import CONTEXT, LONG_ARTICLE, MAX_TOKENS, MERGED, answer_parts, is_merge
+
+    fake_openai.responder = answer_parts(merge=streamed_reply(MERGED))
+    notes = Notes()
+    options: dict[str, Any] = {
+        "base_url": fake_openai.base_url,
+        "model": "fake-model",
+        "cache": False,
+        "context_tokens": CONTEXT,
+        "max_tokens": MAX_TOKENS,
+    }
+    with watching(notes):
+        if use_async:
+            result = asyncio.run(asummarize(LONG_ARTICLE, **options))
+        else:
+            result = summarize(LONG_ARTICLE, **options)
+    assert result.meta.chunks == 3
+    streamed = [("stream" in r["body"], is_merge(r)) for r in fake_openai.requests]
+    assert sorted(streamed) == [(False, False)] * 3 + [(True, True)]
+    assert notes.stages == ["asking for 3 parts at once", "asking fake-model"]
+    assert notes.partials and notes.partials[-1][0]["headline"] == MERGED["headline"]
