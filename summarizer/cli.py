@@ -993,10 +993,18 @@ def report(
             "(for a batch too large for one).",
         ),
     ] = None,
+    fetch: Annotated[
+        bool,
+        typer.Option(
+            "--fetch",
+            help="Fetch the articles that came from URLs again, to show them (a page that "
+            "changed since is flagged, not drawn).",
+        ),
+    ] = False,
 ) -> None:
     """Write one review page for a whole batch: an index of articles with ok, failed and
     warning counts, then each article's review. Articles are read again from their
-    source files (URLs are not fetched) and re-checked as view does."""
+    source files (URLs with --fetch) and re-checked as view does."""
 
     def run() -> None:
         from summarizer.review import read_results, report_page, report_pages
@@ -1004,7 +1012,7 @@ def report(
 
         if pages is not None and output is not None:
             raise ConfigError("--output writes one page, --pages a folder of them: choose one")
-        entries = read_results(results, load_settings())
+        entries = read_results(results, load_settings(), fetch=fetch)
         title = f"Batch report: {results.name}"
         if pages is not None:
             try:

@@ -25,6 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from summarizer.fetch import is_url
 from summarizer.schema import Span, SummaryResult
 
 if TYPE_CHECKING:
@@ -462,10 +463,10 @@ def recheck(result: SummaryResult, article: str) -> list[str]:
     return notes
 
 
-def read_results(path: Path, settings: Settings) -> list[ReportEntry]:
+def read_results(path: Path, settings: Settings, *, fetch: bool = False) -> list[ReportEntry]:
     """The lines of a ``summarizer batch`` output file, each with its article if it can be
-    read again from where it came (a file, or a line of an input JSONL; URLs are not
-    fetched) and re-checked as ``view`` does."""
+    read again from where it came (a file, a line of an input JSONL, or with ``fetch``
+    a URL) and re-checked as ``view`` does."""
     import json
 
     from summarizer.errors import InputError, SummarizerError
@@ -493,14 +494,15 @@ def read_results(path: Path, settings: Settings) -> list[ReportEntry]:
         except (KeyError, ValueError) as exc:
             raise InputError(f"{path}:{number}: not a summarizer result ({exc})") from None
         try:
-            article = _article_of(source, settings)
+            article = _article_of(source, settings, fetch=fetch)
         except SummarizerError as error:
             entries.append(
                 ReportEntry(ident, source, result, notes=[f"article not shown: {error}"])
             )
             continue
         if article is None:
-            note = f"article not shown: {source} is not a file here (URLs are not fetched)"
+            why = "a URL (give --fetch to fetch it)" if is_url(source) else "not a file here"
+            note = f"article not shown: {source} is {why}"
             entries.append(ReportEntry(ident, source, result, notes=[note]))
             continue
         entries.append(
@@ -509,12 +511,14 @@ def read_results(path: Path, settings: Settings) -> list[ReportEntry]:
     return entries
 
 
-def _article_of(source: str, settings: Settings) -> str | None:
+def _article_of(source: str, settings: Settings, *, fetch: bool) -> str | None:
     """The text ``source`` names, as summarize read it; None if it names nothing here."""
     import json
 
     from summarizer.sources import load_source
 
+    if is_url(source):
+        return load_source(source, settings).text if fetch else None
     match = re.fullmatch(r"(.+\.jsonl):(\d+)", source)
     if match and Path(match[1]).is_file():
         with Path(match[1]).open(encoding="utf-8", errors="replace") as handle:

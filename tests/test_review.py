@@ -335,3 +335,40 @@ def test_report_pages_writes_an_index_and_a_page_per_article(
         "failed" in e["text"].lower()
         for e in parse((folder / links[1]).read_text()).find(cls="failed")
     )
+
+
+@pytest.mark.parametrize("fetch", [False, True])
+def test_report_fetches_articles_that_came_from_urls_only_when_asked(
+    fake_openai: FakeOpenAI, tmp_path: Path, fetch: bool
+) -> None:
+    from tests.page_server import PageServer
+
+    reply = answer(
+        headline="Rockets hit Kabul",
+        key_facts=[
+            {"statement": "Rockets killed eight.", "evidence": ["killing at least eight civilians"]}
+        ],
+        source_quotes=[{"text": "It is so traumatic,", "speaker": "Farid Ahmad Amiri"}],
+        open_questions=[],
+        parties=[],
+    )
+    with PageServer() as pages:
+        url = pages.url("plain.txt")
+        out = tmp_path / "r.jsonl"
+        fake_openai.queue(tool_call_reply(reply))
+        args = ["batch", url, "--out", str(out), "--base-url", fake_openai.base_url]
+        assert runner.invoke(app, [*args, "--model", "m", "--no-cache"]).exit_code == 0
+        done = runner.invoke(app, ["report", str(out), *(["--fetch"] if fetch else [])])
+        fetched = len(pages.paths)
+    assert done.exit_code == 0, done.output
+    page = parse(done.stdout)
+    texts = page.find("div", "text")
+    assert fetched == (2 if fetch else 1)  # once by batch, once more by report --fetch
+    if fetch:
+        (body,) = texts
+        assert "killing at least eight civilians" in body["text"]
+        assert len(page.find("mark")) >= 2 and not page.find("li", "not-checked")
+    else:
+        assert not texts
+        notes = " ".join(e["text"] for e in page.find("li", "not-checked"))
+        assert "give --fetch to fetch it" in notes
