@@ -53,6 +53,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -121,8 +122,22 @@ def state_path(out: str | Path) -> Path:
 
 
 def custom_id(article_id: str, body: dict[str, Any]) -> str:
-    """``ARTICLE_ID#SHA``: the article, and the request body's sha256 (first 16 hex)."""
-    return f"{article_id}#{body_sha256(body)[:16]}"
+    """``ARTICLE_ID#SHA``: the article, and the request body's sha256 (first 16 hex).
+
+    At most 64 characters of ``[A-Za-z0-9_.:/-]``, which every batch service takes
+    (OpenRouter and others cap custom_id at 64): an id that is longer or holds
+    other characters is named by its own sha256 instead (``id-`` and 24 hex).
+    """
+    return f"{_id_part(article_id)}#{body_sha256(body)[:16]}"
+
+
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.:/-]{1,47}")
+
+
+def _id_part(article_id: str) -> str:
+    if _PLAIN_ID.fullmatch(article_id):
+        return article_id
+    return "id-" + hashlib.sha256(article_id.encode("utf-8")).hexdigest()[:24]
 
 
 def body_sha256(body: dict[str, Any]) -> str:
@@ -432,7 +447,8 @@ class BatchRun:
                 if writer is not None:
                     writer.write(outcome)
                 if not outcome.ok:  # a rerun tries it afresh
-                    for cid in [c for c in self.state.failures if c.startswith(f"{outcome.id}#")]:
+                    mine = f"{_id_part(outcome.id)}#"
+                    for cid in [c for c in self.state.failures if c.startswith(mine)]:
                         del self.state.failures[cid]
                     failed.append(outcome)
                 if self.on_progress is not None:

@@ -654,3 +654,14 @@ def test_a_run_larger_than_a_wave_holds_one_wave_of_flows_at_a_time(
     assert a1["usage"]["total_tokens"] == 300  # both passes counted
     state = json.loads(state_path(out).read_text())
     assert sorted({s["round"] for s in state["submissions"]}) == [1, 2]
+
+
+def test_a_custom_id_fits_every_batch_service() -> None:
+    body = {"model": "m", "messages": []}
+    assert custom_id("a0", body).startswith("a0#")
+    long = custom_id("examples/dev/wikinews-homeopathy-manslaughter-trial.txt", body)
+    odd = custom_id("Zeitung über Wahlen", body)
+    for cid in (long, odd):
+        assert re.fullmatch(r"id-[0-9a-f]{24}#[0-9a-f]{16}", cid), cid
+    assert custom_id("Zeitung über Wahlen", body) == odd  # the same on every run
+    assert custom_id("Zeitung über Wahl", body) != odd
