@@ -500,8 +500,10 @@ def test_import_leaves_articles_with_no_answer_not_started(tmp_path: Path) -> No
     out, requests = tmp_path / "r.jsonl", tmp_path / "req.jsonl"
     runner.invoke(app, ["batch", str(folder), "--export", str(requests)], catch_exceptions=False)
     engine(requests, tmp_path / "res.jsonl", good)
+    first = next(r["custom_id"] for r in request_lines(requests) if number(r["body"]) == 0)
     res = (tmp_path / "res.jsonl").read_text().splitlines()
-    (tmp_path / "res.jsonl").write_text(res[0] + "\n")  # only the first article's answer
+    kept = [line for line in res if json.loads(line)["custom_id"] == first]
+    (tmp_path / "res.jsonl").write_text(kept[0] + "\n")  # only the first article's answer
     done = runner.invoke(
         app,
         ["batch", str(folder), "--import", str(tmp_path / "res.jsonl"), "--out", str(out)],
