@@ -366,6 +366,15 @@ class _Base:
             "max_tokens": self.settings.max_tokens,
         }
 
+    def _count(self, stream: _Stream, messages: list[dict[str, Any]]) -> int | None:
+        """Prompt tokens of a streamed answer that came without usage: from the embedded
+        server's own tokenizer, or None (unknown) for any other endpoint."""
+        if stream.usage is not None:
+            return None
+        from summarizer.local import prompt_tokens
+
+        return prompt_tokens(self.settings.base_url, messages)
+
     def _recorder(self) -> _Recorder:
         return _Recorder(deadline=_Deadline(self.settings.article_timeout, self._clock))
 
@@ -534,7 +543,8 @@ class _Base:
 
 _STREAMED: dict[str, Any] = {"stream": True, "stream_options": {"include_usage": True}}
 """Asked for only while someone watches (summarizer/live.py). A server that sends no usage
-in its stream (llama-cpp-python) leaves the answer's tokens unknown in meta."""
+in its stream (llama-cpp-python) leaves the answer's tokens unknown in meta, unless it
+is the embedded one, which counts them (``local.prompt_tokens``)."""
 
 
 class _Stream:
@@ -594,8 +604,16 @@ class _Stream:
             answer = {}
         self._watcher.partial(answer if isinstance(answer, dict) else {}, self._chunks)
 
-    def completion(self) -> Any:
-        """The chat completion the chunks make up, as a non-streamed call returns it."""
+    @property
+    def usage(self) -> Any:
+        return self._usage
+
+    def completion(self, prompt_tokens: int | None = None) -> Any:
+        """The chat completion the chunks make up, as a non-streamed call returns it.
+
+        ``prompt_tokens``: counted for a stream that sent no usage (the embedded
+        server); its completion tokens are then the chunks, one a token there.
+        """
         first = self._first
         if first is None:
             return "the stream ended before its first chunk"  # _malformed: not JSON
@@ -618,6 +636,12 @@ class _Stream:
         }
         if self._usage is not None:
             body["usage"] = self._usage.model_dump()
+        elif prompt_tokens is not None:
+            body["usage"] = {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": self._chunks,
+                "total_tokens": prompt_tokens + self._chunks,
+            }
         return openai.types.chat.ChatCompletion.model_validate(body)
 
 
@@ -709,7 +733,8 @@ class LLM(_Base):
                                 **kwargs, **_STREAMED, timeout=timeout
                             ):
                                 stream.add(chunk)
-                            response = stream.completion()
+                            counted = self._count(stream, kwargs["messages"])
+                            response = stream.completion(counted)
                     except BaseException as error:
                         fault = self._failed(recorder, started, error)
                         if fault is error:
@@ -787,7 +812,10 @@ class AsyncLLM(_Base):
                                 **kwargs, **_STREAMED, timeout=timeout
                             ):
                                 stream.add(chunk)
-                            response = stream.completion()
+                            counted = await asyncio.to_thread(
+                                self._count, stream, kwargs["messages"]
+                            )
+                            response = stream.completion(counted)
                     except BaseException as error:
                         fault = self._failed(recorder, started, error)
                         if fault is error:

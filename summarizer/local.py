@@ -16,6 +16,7 @@ import atexit
 import contextlib
 import hashlib
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -32,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 from summarizer.errors import ConfigError, LocalModelError
 
@@ -353,6 +354,32 @@ def _log_tail(path: Path, lines: int = 5) -> str:
 # A proxy from the environment must never see requests to our own loopback server.
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
+_SERVING: dict[str, LocalServer] = {}
+"""The embedded servers running in this process, by base URL (see prompt_tokens)."""
+
+
+def prompt_tokens(base_url: str | None, messages: Sequence[dict[str, Any]]) -> int | None:
+    """The prompt tokens of ``messages`` if ``base_url`` is an embedded server we run.
+
+    llama-cpp-python sends no usage in a stream; what the live view streams would
+    otherwise have its tokens unknown. Our server renders chatml (``_command``) and
+    counts with the model's own tokenizer (``/extras/tokenize/count``): on the sample
+    that gave 1,491, the very count the server reports for the same request unstreamed.
+    None for any other endpoint, or if the count fails.
+    """
+    if base_url is None or base_url not in _SERVING:
+        return None
+    text = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+    body = json.dumps({"input": text + "<|im_start|>assistant\n"}).encode("utf-8")
+    url = base_url.removesuffix("/v1") + "/extras/tokenize/count"
+    request = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
+    try:
+        with _NO_PROXY.open(request, timeout=30) as resp:
+            count = json.loads(resp.read()).get("count")
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    return count if isinstance(count, int) else None
+
 
 class LocalServer:
     """llama-cpp-python's OpenAI-compatible server as a child process we always reap.
@@ -445,6 +472,7 @@ class LocalServer:
         except BaseException:
             self.stop()
             raise
+        _SERVING[self.base_url] = self
         return self
 
     async def astart(self) -> LocalServer:
@@ -462,6 +490,7 @@ class LocalServer:
         except BaseException:
             self.stop()
             raise
+        _SERVING[self.base_url] = self
         return self
 
     def _spawn(self) -> tuple[subprocess.Popen[bytes], int]:
@@ -529,6 +558,8 @@ class LocalServer:
         """SIGTERM the process group, SIGKILL after stop_grace seconds; safe to repeat."""
         proc, self._proc = self._proc, None
         atexit.unregister(self.stop)
+        if self._port is not None:
+            _SERVING.pop(self.base_url, None)
         if proc is None:
             return
         try:

@@ -3,7 +3,9 @@
 It takes the same arguments (unknown ones are ignored) and answers only what
 LocalServer's readiness check asks: `GET /v1/models` with the `--model_alias` as the
 model id. `GET /standin/argv` returns its command line, so tests can check what
-LocalServer passed. Its behaviour is chosen by the environment:
+LocalServer passed. `POST /extras/tokenize/count` answers the number of
+whitespace-separated pieces of its input (a stand-in for the model's tokenizer).
+Its behaviour is chosen by the environment:
 
     STANDIN_MODE=ok        serve at once (default)
     STANDIN_MODE=crash     print "error: failed to load model" to stderr, exit 3
@@ -70,6 +72,19 @@ def main() -> None:
                 self.send_error(404)
                 return
             data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self) -> None:
+            if self.path != "/extras/tokenize/count":
+                self.send_error(404)
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            text = json.loads(self.rfile.read(length))["input"]
+            data = json.dumps({"count": len(text.split())}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))

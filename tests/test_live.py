@@ -193,3 +193,24 @@ def test_a_long_articles_parts_are_asked_at_once_and_only_the_merge_streams(
     assert sorted(streamed) == [(False, False)] * 3 + [(True, True)]
     assert notes.stages == ["asking for 3 parts at once", "asking fake-model"]
     assert notes.partials and notes.partials[-1][0]["headline"] == MERGED["headline"]
+
+
+def test_the_embedded_servers_stream_gets_its_tokens_counted(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """llama-cpp-python streams no usage; when the server is the one we started, the
+    prompt is counted by its tokenizer and the answer is one token a chunk."""
+    counted: list[list[dict[str, Any]]] = []
+
+    def ours(base_url: str | None, messages: list[dict[str, Any]]) -> int | None:
+        counted.append(messages)
+        return 1234 if base_url == fake_openai.base_url else None
+
+    monkeypatch.setattr("summarizer.local.prompt_tokens", ours)
+    fake_openai.queue(streamed_reply(GOOD, size=8, usage=False, repeat_name=True))
+    notes = Notes()
+    with watching(notes):
+        result = ask(fake_openai)
+    usage = result.meta.usage
+    assert usage.prompt_tokens == 1234 and usage.completion_tokens == notes.partials[-1][1]
+    assert counted == [fake_openai.requests[0]["body"]["messages"]]  # what was sent

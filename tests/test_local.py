@@ -381,3 +381,20 @@ def test_resolve_explicit_gguf(tmp_path: Path, gguf: Path) -> None:
     assert local.resolve_gguf(tmp_path, "1.5b", gguf) == (gguf, "tiny-model")
     with pytest.raises(ConfigError, match="not found"):
         local.resolve_gguf(tmp_path, "1.5b", tmp_path / "missing.gguf")
+
+
+def test_the_embedded_server_counts_a_prompt_and_no_other_endpoint_does(
+    standin: Callable[..., LocalServer],
+) -> None:
+    """What fills in the tokens of a streamed answer, which llama-cpp-python sends none of."""
+    from summarizer.local import prompt_tokens
+
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "a b c"}]
+    rendered = "<|im_start|>system Be brief.<|im_end|> <|im_start|>user a b c<|im_end|> "
+    rendered += "<|im_start|>assistant"
+    with standin() as server:
+        url = server.base_url
+        assert prompt_tokens(url, messages) == len(rendered.split())  # chatml, as served
+        assert prompt_tokens("http://127.0.0.1:9/v1", messages) is None  # not ours
+    assert prompt_tokens(url, messages) is None  # stopped
+    assert prompt_tokens(None, messages) is None
