@@ -219,7 +219,8 @@ def _tag(warning: str) -> str:
 
 
 def _side(result: SummaryResult, page: _Page, notes: Iterable[str]) -> str:
-    """The summary beside the text: facts, quotes, parties, questions, then what went wrong."""
+    """The summary beside the text: facts, then what was dropped or changed and why, then
+    quotes, parties and questions."""
     p = page.prefix
     summary = result.summary
     shown = {m.ref for m in page.marks}
