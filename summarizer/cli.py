@@ -575,6 +575,14 @@ def batch(
             raise ConfigError("--out is required (except with --export alone)")
         items = discover(paths)
         if offline:
+            for name, flag in (("concurrency", "-j"), ("budget_tokens", "--budget-tokens")):
+                source = ctx.get_parameter_source(name)  # typer's own click: by name
+                if source is not None and source.name == "COMMANDLINE":
+                    logging.getLogger("summarizer").warning(
+                        "%s has no effect with --batch-api, --export or --import "
+                        "(the provider or the engine paces the requests)",
+                        flag,
+                    )
             return _batch_offline(settings, items, paths, out, batch_api, export, import_, reask)
         assert out is not None
         inputs = {Path(p).resolve() for p in paths} | {i.path.resolve() for i in items if i.path}

@@ -667,3 +667,15 @@ def test_a_custom_id_fits_every_batch_service() -> None:
         assert re.fullmatch(r"id-[0-9a-f]{24}#[0-9a-f]{16}", cid), cid
     assert custom_id("Zeitung über Wahlen", body) == odd  # the same on every run
     assert custom_id("Zeitung über Wahl", body) != odd
+
+
+def test_options_of_the_live_batch_say_they_do_nothing_here(tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "d0.txt").write_text(dispatch(0))
+    export = ["batch", str(folder), "--export", str(tmp_path / "req.jsonl"), "--model", "m"]
+    quiet = runner.invoke(app, export, catch_exceptions=False)
+    loud = runner.invoke(app, [*export, "-j", "4", "--budget-tokens", "100"])
+    assert quiet.exit_code == loud.exit_code == 0, loud.output
+    assert "no effect" not in quiet.stderr
+    assert "-j has no effect" in loud.stderr and "--budget-tokens has no effect" in loud.stderr
