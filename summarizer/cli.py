@@ -945,46 +945,21 @@ def view(
     each quote highlighted, re-checked as verify does (what fails is listed, not drawn)."""
 
     def run() -> None:
+        from summarizer.article import read_article_bytes
         from summarizer.review import recheck, review_page
         from summarizer.settings import load_settings
         from summarizer.sources import load_source
+        from summarizer.verify import parse_result
 
         settings = load_settings()
-        result = _saved_result(result_file, settings.max_input_bytes)
+        raw = read_article_bytes(str(result_file), max_bytes=settings.max_input_bytes)
+        result = parse_result(raw.decode("utf-8", "replace"), str(result_file))
         article = load_source(article_file, settings)
         _emit(review_page(result, article.text, recheck(result, article.text)), output)
         if output is not None:
             typer.echo(f"summarizer: review page written to {output}", err=True)
 
     _guard(run)
-
-
-def _saved_result(path: Path, limit: int) -> Any:
-    """A whole SummaryResult from a file: summarize's JSON, or a batch line with a result."""
-    import json
-
-    from pydantic import ValidationError
-
-    from summarizer.article import read_article_bytes
-    from summarizer.errors import InputError
-    from summarizer.schema import SummaryResult
-
-    raw = read_article_bytes(str(path), max_bytes=limit).decode("utf-8", "replace")
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
-    if isinstance(data, dict) and isinstance(data.get("result"), dict):
-        data = data["result"]  # a line of batch output
-    try:
-        return SummaryResult.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InputError(
-            f"{path}: not a whole result with its meta ({where}: {first['msg']}); "
-            "save summarize's --format json output"
-        ) from None
 
 
 @app.command(epilog="Exit codes: 0 page written, 3 unreadable input.")

@@ -477,6 +477,7 @@ def read_results(path: Path, settings: Settings, *, fetch: bool = False) -> list
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     entries = []
+    inputs: dict[str, list[str]] = {}  # each input .jsonl read once, not once an article
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -495,7 +496,7 @@ def read_results(path: Path, settings: Settings, *, fetch: bool = False) -> list
         except (KeyError, ValueError) as exc:
             raise InputError(f"{path}:{number}: not a summarizer result ({exc})") from None
         try:
-            article = _article_of(source, settings, fetch=fetch)
+            article = _article_of(source, settings, fetch=fetch, inputs=inputs)
         except SummarizerError as error:
             entries.append(
                 ReportEntry(ident, source, result, notes=[f"article not shown: {error}"])
@@ -512,8 +513,12 @@ def read_results(path: Path, settings: Settings, *, fetch: bool = False) -> list
     return entries
 
 
-def _article_of(source: str, settings: Settings, *, fetch: bool) -> str | None:
-    """The text ``source`` names, as summarize read it; None if it names nothing here."""
+def _article_of(
+    source: str, settings: Settings, *, fetch: bool, inputs: dict[str, list[str]]
+) -> str | None:
+    """The text ``source`` names, as summarize read it; None if it names nothing here.
+
+    ``inputs`` keeps the lines of each input .jsonl already read."""
     import json
 
     from summarizer.sources import load_source
@@ -522,12 +527,15 @@ def _article_of(source: str, settings: Settings, *, fetch: bool) -> str | None:
         return load_source(source, settings).text if fetch else None
     match = re.fullmatch(r"(.+\.jsonl):(\d+)", source)
     if match and Path(match[1]).is_file():
-        with Path(match[1]).open(encoding="utf-8", errors="replace") as handle:
-            for number, line in enumerate(handle, start=1):
-                if number == int(match[2]):
-                    text = json.loads(line).get("text")
-                    return text if isinstance(text, str) else None
-        return None
+        if match[1] not in inputs:
+            raw = Path(match[1]).read_text(encoding="utf-8", errors="replace")
+            inputs[match[1]] = raw.splitlines()
+        given = inputs[match[1]]
+        number = int(match[2])
+        if not 1 <= number <= len(given):
+            return None
+        text = json.loads(given[number - 1]).get("text")
+        return text if isinstance(text, str) else None
     if not Path(source).is_file():
         return None
     return load_source(source, settings).text

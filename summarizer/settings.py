@@ -49,13 +49,10 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "gpt-4.1-nano": (0.10, 0.40),
 }
 DEFAULT_BATCH_PRICES: dict[str, tuple[float, float]] = {
-    # USD per million (prompt, completion) tokens through the provider's Batch API: half
-    # the live rates above (OpenAI's list prices). See Settings.batch_price.
-    "gpt-4o-mini": (0.075, 0.30),
-    "gpt-4o": (1.25, 5.00),
-    "gpt-4.1": (1.00, 4.00),
-    "gpt-4.1-mini": (0.20, 0.80),
-    "gpt-4.1-nano": (0.05, 0.20),
+    # Through the provider's Batch API: half the live rates (OpenAI's list prices; halving
+    # a float is exact). See Settings.batch_price.
+    model: (prompt / 2, completion / 2)
+    for model, (prompt, completion) in DEFAULT_PRICES.items()
 }
 LOCAL_CONTEXT_TOKENS = 8192
 """The window the embedded local model is served with (``--n_ctx`` in local.py)."""

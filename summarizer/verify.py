@@ -18,7 +18,7 @@ from summarizer.errors import InputError
 from summarizer.grounding import SourceIndex
 from summarizer.schema import ArticleSummary, Span, SummaryResult
 
-__all__ = ["Check", "parse_saved", "verify_summary"]
+__all__ = ["Check", "parse_result", "parse_saved", "verify_summary"]
 
 Status = Literal["ok", "moved", "not_found"]
 
@@ -38,22 +38,44 @@ class Check:
         return self.status == "ok"
 
 
-def parse_saved(data: str, source: str = "summary") -> tuple[ArticleSummary, str | None]:
-    """A saved SummaryResult or bare ArticleSummary; returns it and the recorded article hash."""
+def _json(data: str, source: str) -> Any:
     try:
-        raw: Any = json.loads(data)
+        return json.loads(data)
     except json.JSONDecodeError as exc:
         raise InputError(f"{source}: not JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def _first_problem(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"{where}: {first['msg']}"
+
+
+def parse_saved(data: str, source: str = "summary") -> tuple[ArticleSummary, str | None]:
+    """A saved SummaryResult or bare ArticleSummary; returns it and the recorded article hash."""
+    raw = _json(data, source)
     try:
         if isinstance(raw, dict) and "summary" in raw and "meta" in raw:
             result = SummaryResult.model_validate(raw)
             return result.summary, result.meta.article_sha256
         return ArticleSummary.model_validate(raw), None
     except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
         raise InputError(
-            f"{source}: not a summary ({where}: {first['msg']}; {exc.error_count()} problem(s))"
+            f"{source}: not a summary ({_first_problem(exc)}; {exc.error_count()} problem(s))"
+        ) from None
+
+
+def parse_result(data: str, source: str = "result") -> SummaryResult:
+    """A whole saved SummaryResult (summarize's JSON, or a batch line holding one)."""
+    raw = _json(data, source)
+    if isinstance(raw, dict) and isinstance(raw.get("result"), dict):
+        raw = raw["result"]  # a line of batch output
+    try:
+        return SummaryResult.model_validate(raw)
+    except ValidationError as exc:
+        raise InputError(
+            f"{source}: not a whole result with its meta ({_first_problem(exc)}); "
+            "save summarize's --format json output"
         ) from None
 
 

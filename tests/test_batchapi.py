@@ -28,7 +28,7 @@ from tests.fake_batch_api import FakeBatchAPI, Plan
 from tests.fake_openai import FakeOpenAI, Reply, tool_call_reply
 from tests.helpers import ARTICLE, GOOD, INVENTED
 
-KEY = "sk-test-SECRET-0123456789abcdef"
+KEY = "sk-test-SECRET-0123456789abcdef"  # not a key: the tests check it is written nowhere
 runner = CliRunner()
 
 
@@ -620,27 +620,8 @@ def test_a_run_larger_than_a_wave_holds_one_wave_of_flows_at_a_time(
         return good(body)
 
     out = tmp_path / "r.jsonl"
-    settings = settings_for("http://unused")
     with FakeBatchAPI(answer) as fake:
-        settings = settings_for(fake.base_url)
-
-        async def go() -> None:
-            api = BatchAPI(settings, sleep=no_sleep)
-            batch = BatchRun(
-                settings,
-                out=out,
-                via="batch-api",
-                api=api,
-                sleep=no_sleep,
-                poll=(0.0, 0.0),
-                wave=2,
-            )
-            try:
-                await batch.run(items(5))
-            finally:
-                await api.close()
-
-        asyncio.run(go())
+        run(fake, out, items(5), wave=2)
         batches = len(fake.batches)
     assert most <= 2  # never more than a wave of flows at once
     # A batch a wave: pass 1 asks a0-a4 in three; pass 2 replays them (a0 and a4 end, a3's
